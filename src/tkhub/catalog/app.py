@@ -1,0 +1,64 @@
+"""``create_app(settings)``: the catalog service as a FastAPI app.
+
+Nothing happens at import time. The factory opens the database, brings its schema
+to the newest migration, loads the cache snapshot and mounts the routers both at
+``/`` and under ``JUPYTERHUB_SERVICE_PREFIX`` (``/services/catalog/``), so the API
+answers directly on 127.0.0.1 and through the hub's proxy.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from jupyterhub.services.auth import HubAuth
+
+from tkhub.catalog import db
+from tkhub.catalog.auth import make_hub_auth
+from tkhub.catalog.cache import CatalogCache
+from tkhub.catalog.routers import health, images, nodes
+from tkhub.config import Settings
+
+ROUTERS = (health.router, images.router, nodes.router)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    hub_auth: HubAuth | None = None,
+    service_prefix: str | None = None,
+    cache_enabled: bool = True,
+) -> FastAPI:
+    """Hub API URL/token and the prefix default to the JUPYTERHUB_* variables."""
+    engine = db.make_engine(settings.database_url)
+    db.upgrade(engine)
+    sessions = db.session_factory(engine)
+    if hub_auth is None:
+        hub_auth = make_hub_auth(
+            os.environ.get(
+                "JUPYTERHUB_API_URL", f"http://127.0.0.1:{settings.hub_api_port}/hub/api"
+            ),
+            os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+        )
+    prefix = (
+        service_prefix
+        if service_prefix is not None
+        else os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
+    )
+    app = FastAPI(
+        title="tkhub image catalog",
+        version="1",
+        description="Jupyter environments offered at spawn time, and the GPU inventory.",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.hub_auth = hub_auth
+    app.state.cache = CatalogCache(sessions, enabled=cache_enabled)
+    app.state.cache.invalidate()
+    prefix = prefix.rstrip("/")
+    for router in ROUTERS:
+        app.include_router(router)
+        if prefix:
+            app.include_router(router, prefix=prefix, include_in_schema=False)
+    return app

@@ -1,0 +1,54 @@
+"""In-memory snapshot of the catalog, so a spawn page never waits on the database.
+
+The snapshot is rebuilt from the database right after each committed write
+(``invalidate()`` bumps the generation and reloads); readers only take a reference
+to the current immutable tuple.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tkhub.catalog import store
+from tkhub.catalog.schemas import ImagePublic
+
+log = logging.getLogger(__name__)
+
+
+class CatalogCache:
+    """``images()`` for readers; ``invalidate()`` after every write and every sync."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, enabled: bool = True) -> None:
+        self._sessions = sessions
+        self._lock = threading.Lock()
+        self._snapshot: tuple[ImagePublic, ...] | None = None
+        self.enabled = enabled
+        self.generation = 0
+
+    def _load(self) -> tuple[ImagePublic, ...]:
+        with self._sessions() as session:
+            return tuple(store.list_images(session))
+
+    def images(self) -> tuple[ImagePublic, ...]:
+        if not self.enabled:
+            return self._load()
+        snapshot = self._snapshot
+        if snapshot is None:
+            with self._lock:
+                if self._snapshot is None:
+                    self._snapshot = self._load()
+                snapshot = self._snapshot
+        return snapshot
+
+    def invalidate(self) -> None:
+        """Drop the snapshot and load the new one now (the writer pays, not readers)."""
+        with self._lock:
+            self.generation += 1
+            self._snapshot = None
+            try:
+                self._snapshot = self._load()
+            except Exception:  # the next reader retries; the write itself succeeded
+                log.exception("catalog cache reload failed (generation %d)", self.generation)
