@@ -1,0 +1,209 @@
+"""Fixtures for the catalog integration tests (real PostgreSQL, real JupyterHub).
+
+- ``postgres_url`` (session): a throwaway PostgreSQL 15 cluster (Debian's
+  ``initdb``/``pg_ctl`` run as the ``postgres`` system user) on 127.0.0.1 and a
+  free port; yields a ``postgresql+psycopg://`` URL of a fresh database. Fails
+  with a clear message when the binaries are missing.
+- ``db_url`` (parametrized: sqlite, postgresql): a fresh empty database per test.
+- ``hub`` (module): a real JupyterHub + configurable-http-proxy with users
+  ``admin`` (admin), ``alice`` (group ``physics``), ``writer`` (scope
+  ``custom:tkhub-catalog:admin``) and their API tokens; see ``Hub``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+REPO = Path(__file__).resolve().parents[3]
+_db_counter = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(*args: str) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return list(args)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[tuple[str, int]]:
+    initdb = PG_BIN / "initdb"
+    if not initdb.exists():
+        pytest.fail(
+            f"PostgreSQL 15 is not installed ({initdb} missing): apt-get install postgresql"
+        )
+    root = tempfile.mkdtemp(dir="/tmp", prefix="tkhub-pg-")
+    os.chmod(root, 0o755)
+    data, sockets = Path(root) / "data", Path(root) / "run"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+    port = free_port()
+    subprocess.run(
+        _as_postgres(str(initdb), "-D", str(data), "-A", "trust", "-U", "postgres"),
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(
+        _as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(Path(root) / "log"),
+            "start",
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield root, port
+    finally:
+        subprocess.run(
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: tuple[str, int]) -> str:
+    import psycopg
+
+    _, port = postgres_server
+    name = f"tkhub_{os.getpid()}_{next(_db_counter)}"
+    with psycopg.connect(
+        f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.param == "postgresql":
+        yield request.getfixturevalue("postgres_url")
+        return
+    root = tempfile.mkdtemp(dir="/tmp", prefix="tkhub-sqlite-")
+    yield f"sqlite:///{root}/catalog.sqlite"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _proxy_binary() -> str:
+    local = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
+    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
+    if not found:
+        pytest.fail("configurable-http-proxy not found (npm install in the repository root)")
+    return found
+
+
+@dataclass
+class Hub:
+    url: str  # http://127.0.0.1:PORT (the proxy)
+    api_url: str  # http://127.0.0.1:PORT/hub/api (the hub itself)
+    service_token: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+HUB_CONFIG = """
+c = get_config()  # noqa
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = [{proxy!r}]
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.admin_users = {{"admin"}}
+c.Authenticator.allowed_users = {{"alice", "writer", "bob"}}
+c.JupyterHub.cookie_secret_file = "cookie_secret"
+c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
+c.JupyterHub.services = [{{"name": "catalog", "api_token": {service!r}}}]
+c.JupyterHub.custom_scopes = {{
+    "custom:tkhub-catalog:admin": {{"description": "write the tkhub image catalog"}},
+}}
+c.JupyterHub.load_groups = {{"physics": {{"users": ["alice"]}}}}
+c.JupyterHub.load_roles = [
+    {{"name": "catalog-writer", "scopes": ["custom:tkhub-catalog:admin"], "users": ["writer"]}},
+]
+c.JupyterHub.api_tokens = {tokens!r}
+"""
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[Hub]:
+    root = tempfile.mkdtemp(dir="/tmp", prefix="tkhub-hub-")
+    port, hub_port, proxy_api_port = free_port(), free_port(), free_port()
+    tokens = {name: secrets.token_hex(16) for name in ("admin", "alice", "writer", "bob")}
+    service = secrets.token_hex(16)
+    Path(root, "jupyterhub_config.py").write_text(
+        HUB_CONFIG.format(
+            port=port,
+            hub_port=hub_port,
+            proxy_api_port=proxy_api_port,
+            proxy=_proxy_binary(),
+            service=service,
+            tokens={t: n for n, t in tokens.items()},
+        )
+    )
+    env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16)}
+    log = open(Path(root) / "hub.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api_url = f"http://127.0.0.1:{hub_port}/hub/api"
+    try:
+        _wait_for(api_url, proc, Path(root) / "hub.log")
+        yield Hub(f"http://127.0.0.1:{port}", api_url, service, tokens)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"jupyterhub did not answer at {url}:\n{log.read_text()[-3000:]}")
