@@ -21,7 +21,6 @@ from tkhub.catalog.client import CatalogClient, CatalogRequestError
 from tkhub.catalog.schemas import ImageCreate, ImageUpdate
 from tkhub.config import Settings
 
-
 Hub = Any  # the ``hub`` fixture of conftest.py
 
 
