@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,21 +20,36 @@ from tkhub.catalog.schemas import ImagePublic
 log = logging.getLogger(__name__)
 
 
+class Snapshot(NamedTuple):
+    """The entries, each with its JSON already encoded (readers only join bytes)."""
+
+    images: tuple[ImagePublic, ...]
+    encoded: tuple[bytes, ...]
+
+
+def encode_list(parts: Iterable[bytes]) -> bytes:
+    return b"[" + b",".join(parts) + b"]"
+
+
 class CatalogCache:
     """``images()`` for readers; ``invalidate()`` after every write and every sync."""
 
     def __init__(self, sessions: sessionmaker[Session], *, enabled: bool = True) -> None:
         self._sessions = sessions
         self._lock = threading.Lock()
-        self._snapshot: tuple[ImagePublic, ...] | None = None
+        self._snapshot: Snapshot | None = None
         self.enabled = enabled
         self.generation = 0
 
-    def _load(self) -> tuple[ImagePublic, ...]:
+    def _load(self) -> Snapshot:
         with self._sessions() as session:
-            return tuple(store.list_images(session))
+            images = tuple(store.list_images(session))
+        return Snapshot(images, tuple(i.model_dump_json().encode() for i in images))
 
     def images(self) -> tuple[ImagePublic, ...]:
+        return self.snapshot().images
+
+    def snapshot(self) -> Snapshot:
         if not self.enabled:
             return self._load()
         snapshot = self._snapshot

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from tkhub.catalog import store
+from tkhub.catalog.cache import encode_list
 from tkhub.catalog.deps import Admin, Cache, DbSession, Reader
 from tkhub.catalog.models import Image
 from tkhub.catalog.schemas import GpuNeed, ImageCreate, ImagePublic, ImageUpdate, Kind
@@ -58,17 +59,19 @@ async def list_images(
     gpu: Annotated[GpuNeed | None, Query(description="only entries with this GPU need")] = None,
     group: Annotated[str | None, Query(description="only entries visible to this group")] = None,
     include_hidden: Annotated[bool, Query(description="admins: hidden entries too")] = False,
-) -> list[ImagePublic]:
+) -> Response:
+    """Served from the in-memory snapshot: no database access on this path."""
     if include_hidden and not caller.can_write:
         raise HTTPException(403, "include_hidden: only admins may list hidden entries")
-    images = cache.images()
-    if not include_hidden:
-        images = tuple(i for i in images if i.visible_to(caller.groups, admin=caller.admin))
-    if gpu is not None:
-        images = tuple(i for i in images if i.gpu is gpu)
-    if group is not None:
-        images = tuple(i for i in images if not i.allowed_groups or group in i.allowed_groups)
-    return list(images)
+    snapshot = cache.snapshot()
+    chosen = (
+        encoded
+        for entry, encoded in zip(snapshot.images, snapshot.encoded, strict=True)
+        if (include_hidden or entry.visible_to(caller.groups, admin=caller.admin))
+        and (gpu is None or entry.gpu is gpu)
+        and (group is None or not entry.allowed_groups or group in entry.allowed_groups)
+    )
+    return Response(encode_list(chosen), media_type="application/json")
 
 
 @router.get("/{name}", response_model=ImagePublic)
