@@ -7,17 +7,42 @@ JupyterHub starts it as the managed service ``catalog`` and passes
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
+from fastapi import FastAPI
 
+from tkhub.catalog import store
 from tkhub.catalog.app import create_app
+from tkhub.catalog.schemas import ImageCreate, Kind, Source
 from tkhub.config import load_settings
+
+log = logging.getLogger("tkhub.catalog")
+
+
+def seed_this_python(app: FastAPI) -> None:
+    """A fresh catalog offers the service's own environment (the hub's), as default."""
+    entry = ImageCreate(
+        name="python",
+        display_name="Python (this machine)",
+        description="The Python environment tkhub itself runs in.",
+        kind=Kind.local,
+        python=sys.executable,
+        default=True,
+    )
+    with app.state.sessions() as session:
+        added = store.seed_if_empty(session, entry=entry, source=Source.local)
+        session.commit()
+    if added:
+        log.info("empty catalog: added %s (%s) as the default", entry.name, entry.python)
+        app.state.cache.invalidate()
 
 
 def main() -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="[%(levelname)s %(name)s] %(message)s")
     app = create_app(settings)
+    seed_this_python(app)
     uvicorn.run(app, host="127.0.0.1", port=settings.catalog_port, log_level="warning")
 
 

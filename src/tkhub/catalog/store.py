@@ -247,3 +247,11 @@ def registry_digests(session: Session, *, registry: str) -> dict[tuple[str, str]
         )
     )
     return {(repo, tag): digest for repo, tag, digest in rows if repo and tag}
+
+
+def seed_if_empty(session: Session, *, entry: ImageCreate, source: Source) -> bool:
+    """Add ``entry`` only to an empty catalog (a fresh machine); True if added."""
+    if session.scalars(select(Image.name).limit(1)).first() is not None:
+        return False
+    create_image(session, entry=entry, source=source)
+    return True

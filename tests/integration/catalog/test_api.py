@@ -170,7 +170,9 @@ def test_service_module_runs(hub: Hub) -> None:
             f"http://127.0.0.1:{port}/api/v1/images/jupyter",
             headers={"Authorization": f"token {hub.tokens['alice']}"},
         )
-        assert listed.status_code == 200
+        (seeded,) = listed.json()  # a fresh catalog offers this very environment
+        assert seeded["python"] == sys.executable and seeded["default"]
+        assert seeded["display_name"] == "Python (this machine)"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
