@@ -20,11 +20,13 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def get_cache(request: Request) -> CatalogCache:
-    return request.app.state.cache  # type: ignore[no-any-return]
+    cache: CatalogCache = request.app.state.cache
+    return cache
 
 
 def get_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_caller(

@@ -23,7 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tkhub.catalog.models import Image, utcnow
-from tkhub.catalog.schemas import ImageCreate, ImagePublic, ImageUpdate, Source
+from tkhub.catalog.schemas import (
+    GpuNeed,
+    ImageCreate,
+    ImagePublic,
+    ImageUpdate,
+    Kind,
+    Resources,
+    Source,
+)
 
 
 class StoreError(Exception):
@@ -62,17 +70,17 @@ def to_public(row: Image) -> ImagePublic:
         name=row.name,
         display_name=row.public_display_name,
         description=row.description,
-        kind=row.kind,
+        kind=Kind(row.kind),
         image=row.image,
         python=row.python,
-        gpu=row.gpu,
+        gpu=GpuNeed(row.gpu),
         default=row.is_default,
         hidden=row.hidden,
         allowed_groups=list(row.allowed_groups),
-        resources=dict(row.resources),
+        resources=Resources.model_validate(row.resources),
         packages=list(row.packages),
         examples=row.examples,
-        source=row.source,
+        source=Source(row.source),
         digest=row.digest,
         updated_at=row.updated_at,
     )

@@ -176,3 +176,25 @@ def test_service_module_runs(hub: Hub) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "words"),
+    [
+        ("PATCH", "/api/v1/images/here", {"resources": {"mem_limit": "8Q"}}, 422, "mem_limit"),
+        ("PATCH", "/api/v1/images/here", {"colour": "red"}, 422, "colour"),
+        ("PATCH", "/api/v1/images/here", {"python": "/nonexistent/py"}, 400, "python"),
+        ("PUT", "/api/v1/images/here", {"name": "other", "image": "x"}, 400, "path names"),
+        ("PATCH", "/api/v1/images/missing", {"hidden": True}, 404, "missing"),
+        ("POST", "/api/v1/images/missing/default", None, 404, "missing"),
+    ],
+)
+def test_refused_changes_change_nothing(
+    catalog: str, hub: Hub, method: str, path: str, body: Any, status: int, words: str
+) -> None:
+    token = hub.tokens["admin"]
+    assert call(catalog, "POST", "/api/v1/images", token, json=LOCAL).status_code == 201
+    before = call(catalog, "GET", "/api/v1/images/jupyter", token).json()
+    answer = call(catalog, "PUT" if method == "PUT" else method, path, token, json=body)
+    assert answer.status_code == status and words in answer.text
+    assert call(catalog, "GET", "/api/v1/images/jupyter", token).json() == before

@@ -121,3 +121,11 @@ def test_sync_never_takes_over_api_entries(sessions) -> None:  # type: ignore[no
             store.upsert_registry_image(
                 s, registry="r1", repository="x/mine", tag="1", entry=oci("mine"), digest=None
             )
+
+
+def test_seed_only_an_empty_catalog(sessions) -> None:  # type: ignore[no-untyped-def]
+    with sessions() as s:
+        assert store.seed_if_empty(s, entry=oci("first", default=True), source=Source.local)
+        assert not store.seed_if_empty(s, entry=oci("second"), source=Source.local)
+        s.commit()
+        assert [i.name for i in store.list_images(s)] == ["first"]
