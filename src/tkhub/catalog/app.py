@@ -8,10 +8,15 @@ answers directly on 127.0.0.1 and through the hub's proxy.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from jupyterhub.services.auth import HubAuth
+from starlette.concurrency import run_in_threadpool
 
 from tkhub.catalog import db
 from tkhub.catalog.auth import make_hub_auth
@@ -20,6 +25,26 @@ from tkhub.catalog.routers import health, images, nodes
 from tkhub.config import Settings
 
 ROUTERS = (health.router, images.router, nodes.router)
+REFRESH_SECONDS = 10.0
+log = logging.getLogger(__name__)
+
+
+async def _refresh_forever(cache: CatalogCache) -> None:
+    while True:
+        await asyncio.sleep(REFRESH_SECONDS)
+        try:
+            await run_in_threadpool(cache.refresh_if_changed)
+        except Exception:  # a database hiccup must not end the refresher
+            log.exception("catalog cache refresh failed")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    task = asyncio.create_task(_refresh_forever(app.state.cache))
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 def create_app(
@@ -46,6 +71,7 @@ def create_app(
         else os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "")
     )
     app = FastAPI(
+        lifespan=_lifespan,
         title="tkhub image catalog",
         version="1",
         description="Jupyter environments offered at spawn time, and the GPU inventory.",

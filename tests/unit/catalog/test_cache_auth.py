@@ -27,6 +27,11 @@ def test_snapshot_follows_writes_after_invalidate() -> None:
     cache.invalidate()
     assert [i.name for i in cache.images()] == ["a"] and cache.generation == 1
     assert b'"name":"a"' in cache.snapshot().encoded[0]
+    assert not cache.refresh_if_changed()
+    with sessions() as session:  # as another process would write
+        store.create_image(session, entry=ImageCreate(name="b", image="reg/b:1"))
+        session.commit()
+    assert cache.refresh_if_changed() and [i.name for i in cache.images()] == ["a", "b"]
     engine.dispose()
     shutil.rmtree(root)
 
