@@ -8,6 +8,8 @@ in-memory snapshot (``tkhub.catalog.cache.CatalogCache``, at ``app.state.cache``
 Whoever commits a write must then call ``app.state.cache.invalidate()``; the API
 routers do, and the registry sync must do it after each sync run (also when it
 runs ``upsert_registry_image`` / ``remove_registry_images`` outside a request).
+A sync in another process needs no call: the service's background refresh
+(``CatalogCache.refresh_if_changed``) notices the change within 10 s.
 
 Registry sync contract: ``upsert_registry_image`` updates only label-derived
 fields; admin fields (hidden, default, display-name override, allowed_groups)
