@@ -203,7 +203,7 @@ def _entry(name: str, entries: Sequence[ImagePublic], groups: set[str], admin: b
             return defaults[0]
         raise SelectionError("image", "choose an environment")
     found = next((e for e in entries if e.name == name), None)
-    if found is None or (found.hidden and not admin):
+    if found is None or found.hidden:  # hidden entries are not offered to anyone
         raise SelectionError("image", f"there is no environment named {name!r}")
     if not found.visible_to(groups, admin=admin):
         raise SelectionError("image", f"{found.title} is not available to your groups")
