@@ -17,6 +17,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.model import GpuDevice, Inventory
@@ -156,3 +157,11 @@ def _choose(
         )
     free.sort(key=lambda d: (len(data.get(d.uuid, [])), d.memory_used_mib, d.index))
     return tuple(free[:count])
+
+
+LEDGER_FILE = "gpu-ledger.json"
+
+
+def ledger_for(settings: Any) -> GpuLedger:
+    """The one ledger of a data directory, shared by the hub, the catalog and the CLI."""
+    return GpuLedger(settings.state_dir / LEDGER_FILE, settings.max_servers_per_gpu)
