@@ -1,0 +1,107 @@
+"""Per-user system accounts, created on first spawn when the hub runs as root.
+
+As TLJH does: ``useradd --system --no-create-home`` with a name derived from the
+hub username (``tkhub.spawners.layout.system_account_name``) and the home in the
+data directory. Every account joins one shared group so ``shared/datasets`` and
+``shared/models`` are writable by all users and nobody else.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+SHARED_GROUP = "tkhub-users"
+
+
+class AccountError(RuntimeError):
+    """A system account could not be created; ``str()`` says why."""
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    uid: int
+    gid: int
+    home: Path
+
+    @property
+    def groups(self) -> list[int]:
+        return os.getgrouplist(self.name, self.gid)
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _run(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise AccountError(f"{' '.join(cmd)} failed: {done.stderr.strip()}")
+
+
+def ensure_group(name: str = SHARED_GROUP) -> int:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        _run(["groupadd", "--system", name])
+        return grp.getgrnam(name).gr_gid
+
+
+def ensure_account(name: str, home: Path, group: str = SHARED_GROUP) -> Account:
+    """The account ``name`` with home ``home``; created if missing (idempotent)."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        ensure_group(group)
+        _run(
+            [
+                "useradd", "--system", "--no-create-home", "--user-group",
+                "--home-dir", str(home), "--shell", "/bin/bash", "--groups", group, name,
+            ]
+        )  # fmt: skip
+        entry = pwd.getpwnam(name)
+    return Account(entry.pw_name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
+
+
+def remove_account(name: str) -> None:
+    """Delete the account (not its home); a missing account is not an error."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return
+    _run(["userdel", name])
+
+
+def _allows(st: os.stat_result, uid: int, gids: set[int], bit: int) -> bool:
+    """Whether ``uid``/``gids`` hold permission ``bit`` (the "other" bit: 1 x, 4 r)."""
+    if uid == 0:
+        return True
+    if st.st_uid == uid:
+        return bool(st.st_mode & (bit << 6))
+    if st.st_gid in gids:
+        return bool(st.st_mode & (bit << 3))
+    return bool(st.st_mode & bit)
+
+
+def unreachable_part(path: Path, uid: int, gids: list[int] | set[int]) -> Path | None:
+    """The first directory or file on the way to executing ``path`` that ``uid`` cannot pass.
+
+    Checks the search bit of every directory on the path (symlinks followed) and
+    the execute bit of the file itself; None when the account can run it.
+    """
+    groups = set(gids)
+    target = Path(os.path.realpath(path))
+    for parent in reversed(target.parents):
+        if not _allows(os.stat(parent), uid, groups, stat.S_IXOTH):
+            return parent
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return target
+    return None if _allows(st, uid, groups, stat.S_IXOTH) else target
