@@ -1,5 +1,137 @@
-"""Placeholder: filled in by its owner."""
+"""``tkhub deploy render|preflight|apply|verify|uninstall``: tkhub on a Kubernetes cluster.
+
+All five read one ``tkhub-cluster.yaml``. Errors are one line on stderr, exit 1
+(a failed check) or 2 (bad config), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
+
+from tkhub.deploy.apply import PreflightFailed, apply
+from tkhub.deploy.checks import any_failed, print_checks
+from tkhub.deploy.cluster import ClusterConfig, ClusterConfigError, load_cluster_config
+from tkhub.deploy.helm import HelmError
+from tkhub.deploy.kubeapi import KubeApi, KubeError, load_connection
+from tkhub.deploy.preflight import preflight
+from tkhub.deploy.render import render
+from tkhub.deploy.uninstall import uninstall
+from tkhub.deploy.verify import verify
 
 app = typer.Typer(no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-f", help="The cluster config file (tkhub-cluster.yaml).")
+]
+KubeconfigOpt = Annotated[
+    Path | None, typer.Option("--kubeconfig", help="Kubeconfig; default $KUBECONFIG.")
+]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="Directory for the manifests and values.yaml.")
+]
+DEFAULT_CONFIG = Path("tkhub-cluster.yaml")
+DEFAULT_OUT = Path("tkhub-deploy")
+
+
+def _config(path: Path) -> ClusterConfig:
+    try:
+        return load_cluster_config(path)
+    except ClusterConfigError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _progress(line: str) -> None:
+    out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _run(kubeconfig: Path | None, work: Callable[[KubeApi], Awaitable[T]]) -> T:
+    """Run ``work`` with an API client; API and helm failures become one line."""
+
+    async def main() -> T:
+        async with KubeApi(load_connection(kubeconfig)) as api:
+            return await work(api)
+
+    try:
+        return asyncio.run(main())
+    except (KubeError, HelmError) as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("render")
+def render_cmd(config: ConfigOpt = DEFAULT_CONFIG, out_dir: OutOpt = DEFAULT_OUT) -> None:
+    """Write the manifests and the chart values to a directory (review, or commit to Git)."""
+    cfg = _config(config)
+    for path in render(cfg, out_dir):
+        _progress(f"wrote {path}")
+
+
+@app.command("preflight")
+def preflight_cmd(config: ConfigOpt = DEFAULT_CONFIG, kubeconfig: KubeconfigOpt = None) -> None:
+    """Check the cluster offers what tkhub needs; one line per problem with its fix."""
+    cfg = _config(config)
+    checks = _run(kubeconfig, lambda api: preflight(api, cfg))
+    print_checks(checks, "preflight", out)
+    if any_failed(checks):
+        raise typer.Exit(1)
+
+
+@app.command("apply")
+def apply_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    out_dir: OutOpt = DEFAULT_OUT,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Preflight, then apply the manifests (server-side) and install or upgrade the chart."""
+    cfg = _config(config)
+
+    async def work(api: KubeApi) -> Any:
+        try:
+            return await apply(api, cfg, out_dir, _progress, kubeconfig)
+        except PreflightFailed as e:
+            print_checks(e.checks, "preflight", out)
+            err.print(
+                "[red]error:[/] preflight failed; nothing was changed",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+    _run(kubeconfig, work)
+
+
+@app.command("verify")
+def verify_cmd(config: ConfigOpt = DEFAULT_CONFIG, kubeconfig: KubeconfigOpt = None) -> None:
+    """Prove the deployment works: readiness, volumes across nodes, catalog, GPU, login."""
+    cfg = _config(config)
+    checks = _run(kubeconfig, lambda api: verify(api, cfg))
+    print_checks(checks, f"verify {cfg.namespace}", out)
+    if any_failed(checks):
+        raise typer.Exit(1)
+
+
+@app.command("uninstall")
+def uninstall_cmd(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    kubeconfig: KubeconfigOpt = None,
+    delete_data: Annotated[
+        bool,
+        typer.Option("--delete-data", help="Also delete the user data volumes and the namespace."),
+    ] = False,
+) -> None:
+    """Remove the release and what tkhub created; user data volumes stay unless --delete-data."""
+    cfg = _config(config)
+    _run(
+        kubeconfig,
+        lambda api: uninstall(api, cfg, _progress, delete_data=delete_data, kubeconfig=kubeconfig),
+    )

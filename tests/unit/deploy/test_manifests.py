@@ -1,0 +1,115 @@
+"""Rendered manifests: valid for two Kubernetes versions, named from one place."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tkhub.deploy.manifests import render_manifests
+from tkhub.deploy.names import HOME, SHARED_VOLUMES, singleuser_volumes
+from tkhub.deploy.render import render
+
+# kubernetes-validate 1.37 ships schemas 1.25..1.37; preflight supports 1.28..1.35.
+VERSIONS = ("1.31.0", "1.34.0")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("which", ["cfg", "cfg_external"])
+def test_every_manifest_is_valid(request, which, version):
+    cfg = request.getfixturevalue(which)
+    for obj in render_manifests(cfg):
+        # strict: an unknown field (a typo) is an error too
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_namespace_first_and_all_objects_labelled(cfg):
+    objects = render_manifests(cfg)
+    assert objects[0]["kind"] == "Namespace"
+    for obj in objects:
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "tkhub"
+        if obj["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
+            assert obj["metadata"]["namespace"] == cfg.namespace
+
+
+def test_shared_pvcs_are_rwx_on_the_configured_class(cfg):
+    pvcs = {
+        o["metadata"]["name"]: o
+        for o in render_manifests(cfg)
+        if o["kind"] == "PersistentVolumeClaim"
+    }
+    for volume in SHARED_VOLUMES:
+        pvc = pvcs[cfg.names.pvc(volume.key)]
+        assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+        assert pvc["spec"]["storageClassName"] == "seaweedfs-storage"
+        assert pvc["spec"]["resources"]["requests"]["storage"] == getattr(cfg.storage, volume.key)
+    assert pvcs[cfg.names.catalog_db_pvc]["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_external_database_comes_from_a_secret_and_has_no_db_pvc(cfg_external):
+    objects = render_manifests(cfg_external)
+    assert cfg_external.names.catalog_db_pvc not in {o["metadata"]["name"] for o in objects}
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TKHUB_CATALOG_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "tkhub-catalog-db",
+        "key": "url",
+    }
+
+
+def test_inventory_role_reads_nodes_and_pods_for_catalog_and_hub(cfg):
+    objects = {o["kind"]: o for o in render_manifests(cfg)}
+    rules = objects["ClusterRole"]["rules"]
+    assert rules == [
+        {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]}
+    ]
+    subjects = {s["name"] for s in objects["ClusterRoleBinding"]["subjects"]}
+    assert subjects == {cfg.names.catalog, "hub"}
+    assert (
+        objects["ClusterRoleBinding"]["roleRef"]["name"]
+        == objects["ClusterRole"]["metadata"]["name"]
+    )
+
+
+def test_catalog_service_selects_the_deployment_pods(cfg):
+    objects = {o["kind"]: o for o in render_manifests(cfg)}
+    pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    selector = objects["Service"]["spec"]["selector"]
+    assert selector.items() <= pod_labels.items()
+    assert objects["Deployment"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pod_labels["hub.jupyter.org/network-access-hub"] == "true"
+
+
+def test_user_volumes_mount_under_home_never_on_it(cfg):
+    volumes, mounts = singleuser_volumes(cfg.names)
+    paths = [m["mountPath"] for m in mounts]
+    assert HOME not in paths and HOME + "/" not in paths
+    assert all(p.startswith(HOME + "/") for p in paths)
+    assert paths == [
+        "/home/jovyan/thinkube/notebooks",
+        "/home/jovyan/thinkube/datasets",
+        "/home/jovyan/thinkube/models",
+        "/home/jovyan/thinkube/examples-repo",
+        "/home/jovyan/scratch",
+    ]
+    claims = {
+        v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v
+    }
+    rendered = {
+        o["metadata"]["name"] for o in render_manifests(cfg) if o["kind"] == "PersistentVolumeClaim"
+    }
+    assert claims <= rendered  # every volume a pod mounts is one the deploy creates
+    assert {"name": "scratch", "emptyDir": {}} in volumes
+
+
+def test_render_writes_files_and_removes_stale_ones(cfg, tmp_path):
+    stale = tmp_path / "manifests" / "99-old.yaml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("kind: Gone\n")
+    written = render(cfg, tmp_path)
+    assert not stale.exists()
+    assert (tmp_path / "values.yaml") in written
+    loaded = [
+        yaml.safe_load(p.read_text()) for p in sorted((tmp_path / "manifests").glob("*.yaml"))
+    ]
+    assert loaded == render_manifests(cfg)
