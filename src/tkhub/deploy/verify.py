@@ -43,6 +43,8 @@ async def check_deployments(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
 async def check_pvcs(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
     """Every PVC that ``render`` creates, by the same builder: never a made-up name."""
     checks = []
+    sc = await api.get("StorageClass", cfg.storage.class_name) or {}
+    waits = sc.get("volumeBindingMode") == "WaitForFirstConsumer"
     for obj in render_manifests(cfg):
         if obj["kind"] != "PersistentVolumeClaim":
             continue
@@ -51,6 +53,8 @@ async def check_pvcs(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
         phase = ((pvc or {}).get("status") or {}).get("phase", "missing" if pvc is None else "")
         if phase == "Bound":
             checks.append(passed(f"pvc {name}", "Bound"))
+        elif pvc is not None and waits:
+            checks.append(Check(f"pvc {name}", "warn", "Pending until the first pod uses it"))
         else:
             checks.append(failed(f"pvc {name}", f"{phase or 'Pending'}; check the storage class"))
     return checks
@@ -171,8 +175,8 @@ async def check_cross_node(api: KubeApi, cfg: ClusterConfig) -> Check:
     nodes = [n["metadata"]["name"] for n in _ready_nodes(await api.list("Node"))]
     if len(nodes) < 2:
         return Check(name, "skip", f"needs two ready nodes, the cluster has {len(nodes)}")
-    token = secrets.token_hex(8)
-    path = f"{PROBE_MOUNT}/.tkhub-verify-{token}"
+    token = secrets.token_hex(8)  # the content; the file name differs, so an error
+    path = f"{PROBE_MOUNT}/.tkhub-verify-{secrets.token_hex(8)}"  # naming it won't match
     names = cfg.names
     writer, reader = nodes[0], nodes[1]
     try:
