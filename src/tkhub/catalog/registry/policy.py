@@ -3,8 +3,9 @@
 ``RegistrySettings.tags`` holds one of:
 
 - ``policy:latest+semver`` (the default): ``latest`` plus the newest semver-like
-  tag (``1.2``, ``v2.0.1``, ``2024.05.1``; pre-releases such as ``1.3-rc1`` count
-  below their release) of each repository;
+  tag (``1.2``, ``v2.0.1``, ``2024.05.1``) of each repository; a tag with a suffix
+  (``1.3-rc1``, ``2.1-cuda12``) counts as a pre-release, chosen only when the
+  repository has no plain version;
 - ``glob:<pattern>``: every tag matching the shell pattern (``glob:v*``);
 - ``regex:<pattern>``: every tag the regular expression matches in full.
 
@@ -37,8 +38,10 @@ def semver_key(tag: str) -> tuple[int, int, int, int, str] | None:
 
 
 def newest_semver(tags: Iterable[str]) -> str | None:
+    """The newest release; the newest pre-release only when there is no release."""
     versions = [(key, tag) for tag in tags if (key := semver_key(tag)) is not None]
-    return max(versions)[1] if versions else None
+    releases = [v for v in versions if v[0][3] == 1]
+    return max(releases or versions)[1] if versions else None
 
 
 @dataclass(frozen=True)
