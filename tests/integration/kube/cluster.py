@@ -100,6 +100,8 @@ class Cluster:
         self._pending: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task] = set()
         self.fake_bin = root / "gpu-bin"
+        # Called with each pod before it is placed: a test makes a race happen here.
+        self.before_schedule: Any = None
 
     # --- wiring -------------------------------------------------------------------
 
@@ -198,6 +200,8 @@ class Cluster:
         pod = self.api.store.get("pods", ns, name)  # type: ignore[union-attr]
         if pod is None or pod["spec"].get("nodeName"):
             return
+        if self.before_schedule is not None:
+            await self.before_schedule(pod)
         node, message = self._fit(pod, self.api.store.list("nodes"))  # type: ignore[union-attr]
         if node is None:
             first = (ns, name) not in self._pending
@@ -242,6 +246,23 @@ class Cluster:
             for ns, name in list(self._pending):
                 await self._schedule(ns, name)
 
+    async def squat(self, node: str, gpus: int, name: str = "someone-else") -> None:
+        """Another workload takes ``gpus`` GPUs on ``node`` (bound, running, no process)."""
+        await self.api.store.put(  # type: ignore[union-attr]
+            "pods",
+            {
+                "metadata": {"name": name, "namespace": "default", "labels": {}},
+                "spec": {
+                    "nodeName": node,
+                    "containers": [
+                        {"name": "main", "image": "other",
+                         "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
+                    ],
+                },
+                "status": {"phase": "Running"},
+            },
+        )  # fmt: skip
+
     # --- kubelet ------------------------------------------------------------------
 
     def _waiting(self, pod: Obj, reason: str, message: str) -> Any:
@@ -252,6 +273,7 @@ class Cluster:
                     "image": c["image"],
                     "ready": False,
                     "restartCount": 0,
+                    "imageID": "",
                     "state": {"waiting": {"reason": reason, "message": message}},
                 }
                 for c in p["spec"]["containers"]
@@ -406,6 +428,7 @@ class Cluster:
                     "image": c["image"],
                     "ready": True,
                     "restartCount": 0,
+                    "imageID": "",
                     "started": True,
                     "state": {"running": {"startedAt": now_iso()}},
                 }

@@ -92,9 +92,15 @@ def write_kubeconfig(path: Path, server: str) -> None:
     path.chmod(0o600)
 
 
-def images() -> dict[str, Image]:
+def images(root: Path) -> dict[str, Image]:
+    """What each image reference runs. The lab image is this virtualenv's Jupyter; its
+    config lets the server run as the (root) test user, as the real image's user runs it."""
+    config = root / "image-jupyter-config"
+    config.mkdir()
+    (config / "jupyter_server_config.py").write_text("c.ServerApp.allow_root = True\n")
+    lab_env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "JUPYTER_CONFIG_DIR": str(config)}
     return {
-        LAB_IMAGE: Image(env={"PATH": f"{VENV_BIN}:/usr/bin:/bin"}),
+        LAB_IMAGE: Image(env=lab_env),
         BUSYBOX: Image(entrypoint=["sh"]),
         CUDA: Image(entrypoint=["sh"]),
     }
@@ -105,7 +111,7 @@ def kube() -> Iterator[Kube]:
     root = make_root()
     emulator = Emulator(version="1.31")
     emulator.start_in_thread()
-    cluster = Cluster(emulator, root, images())
+    cluster = Cluster(emulator, root, images(root))
     emulator.call(cluster.start())
     kube = Kube(emulator, cluster, root, root / "kubeconfig")
     write_kubeconfig(kube.kubeconfig, emulator.url)
