@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     hub_api_port: int = 8081
     proxy_api_port: int = 8001
     catalog_port: int = 8011
+    catalog_host: str = "127.0.0.1"  # in a cluster the catalog pod listens on 0.0.0.0
     catalog_database_url: str | None = None  # default: SQLite in the data dir
     catalog_timeout: float = 5.0
     catalog_sync_interval: int = 300  # seconds between registry syncs; 0 turns it off

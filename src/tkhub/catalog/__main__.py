@@ -43,7 +43,7 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level, format="[%(levelname)s %(name)s] %(message)s")
     app = create_app(settings)
     seed_this_python(app)
-    uvicorn.run(app, host="127.0.0.1", port=settings.catalog_port, log_level="warning")
+    uvicorn.run(app, host=settings.catalog_host, port=settings.catalog_port, log_level="warning")
 
 
 if __name__ == "__main__":
