@@ -12,6 +12,9 @@
 - ``registry`` (module): an anonymous registry shared by a module's tests.
 - ``catalog_db``: a fresh SQLite catalog database (migrated) and its sessions.
 - ``flaky_server``: a tiny HTTP server answering a scripted sequence of statuses.
+- ``hub`` (module): the catalog tests' real JupyterHub (users admin, alice, ...).
+- ``serve(app) -> url``: runs the catalog app with uvicorn on 127.0.0.1.
+- ``data_dir``: a tkhub data directory under /tmp, removed afterwards.
 
 Missing binaries FAIL with a clear message: the CI installs them.
 """
@@ -26,6 +29,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -384,3 +388,57 @@ def flaky_server() -> Iterator[Callable[[list[tuple[int, dict[str, str], bytes]]
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+# --- the catalog service with a real hub -------------------------------------------
+
+
+def _catalog_fixtures() -> Any:
+    """The catalog tests' real-hub fixture, loaded from their conftest (one definition)."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "catalog" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("tkhub_catalog_test_fixtures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+hub = _catalog_fixtures().hub
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A tkhub data directory under /tmp, removed afterwards."""
+    root = tmpdir("tkhub-sync-data-")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Any], str]]:
+    """``serve(app) -> base_url``: a real uvicorn server on 127.0.0.1, free port."""
+    import uvicorn
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Any) -> str:
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        for _ in range(200):
+            if server.started:
+                return f"http://127.0.0.1:{port}"
+            time.sleep(0.05)
+        pytest.fail("the catalog service did not start")
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
