@@ -17,6 +17,7 @@ from tkhub.quantity import QuantityError, validate_quantity
 PREFIX = "io.thinkube.jupyter."
 COMPATIBLE = PREFIX + "compatible"
 OCI = "org.opencontainers.image."
+_FIELD_LABELS = {"resources.cpu_limit": "cpu-limit", "resources.mem_limit": "mem-limit"}
 _TRUE, _FALSE = {"true", "yes", "1"}, {"false", "no", "0", ""}
 
 
@@ -94,5 +95,6 @@ def entry_from_labels(name: str, reference: str, labels: Mapping[str, str]) -> I
         return ImageCreate.model_validate(fields)
     except ValidationError as e:
         first = e.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "labels"
-        raise LabelError(f"{PREFIX}{where}", first["msg"]) from e
+        where = ".".join(str(p) for p in first["loc"])
+        label = PREFIX + _FIELD_LABELS.get(where, where.replace("_", "-"))
+        raise LabelError(label, first["msg"]) from e

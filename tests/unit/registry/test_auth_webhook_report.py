@@ -1,0 +1,125 @@
+"""Challenge parsing, credentials, Harbor payloads and the status file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tkhub.catalog.registry.auth import (
+    CredentialsError,
+    load_credentials,
+    parse_challenge,
+    scope_for,
+)
+from tkhub.catalog.registry.report import RegistryReport, Skip, SyncReport, read_status, record
+from tkhub.catalog.registry.webhook import WebhookError, harbor_targets
+from tkhub.config import RegistrySettings
+
+
+def test_parse_bearer_and_basic_challenges() -> None:
+    header = (
+        'Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"'
+    )
+    assert parse_challenge(header) == (
+        "bearer",
+        {
+            "realm": "https://auth.example/token",
+            "service": "registry",
+            "scope": "repository:a/b:pull",
+        },
+    )
+    assert parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
+    assert parse_challenge("") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "scope"),
+    [
+        ("/v2/_catalog", "registry:catalog:*"),
+        ("/v2/team/lab/manifests/latest", "repository:team/lab:pull"),
+        ("/v2/a/b/c/blobs/sha256:00", "repository:a/b/c:pull"),
+        ("/v2/x/tags/list", "repository:x:pull"),
+        ("/v2/", ""),
+    ],
+)
+def test_scope_for_paths(path: str, scope: str) -> None:
+    assert scope_for(path) == scope
+
+
+def test_credentials_from_file_or_env_never_shown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = tmp_path
+    secret = root / "pw"
+    secret.write_text("hunter2\n")
+    from_file = load_credentials(
+        RegistrySettings(name="r", url="https://r", username="u", password_file=secret)
+    )
+    assert from_file is not None and from_file.password == "hunter2"
+    assert "hunter2" not in repr(from_file)
+    monkeypatch.setenv("REG_PW", "from-env")
+    from_env = load_credentials(RegistrySettings(name="r", url="https://r", password_env="REG_PW"))
+    assert from_env is not None and from_env.password == "from-env"
+    assert load_credentials(RegistrySettings(name="r", url="https://r")) is None
+    with pytest.raises(CredentialsError, match="cannot read password_file"):
+        load_credentials(RegistrySettings(name="r", url="https://r", password_file=root / "no"))
+    with pytest.raises(CredentialsError, match="NOPE_PW"):
+        load_credentials(RegistrySettings(name="r", url="https://r", password_env="NOPE_PW"))
+
+
+REGISTRIES = [
+    RegistrySettings(name="harbor", url="https://harbor.example.org", prefix="thinkube/"),
+    RegistrySettings(name="other", url="https://other.example.org"),
+]
+
+
+def push(repo: str, host: str) -> dict[str, object]:
+    return {
+        "type": "PUSH_ARTIFACT",
+        "event_data": {
+            "repository": {"repo_full_name": repo},
+            "resources": [{"resource_url": f"{host}/{repo}:latest"}],
+        },
+    }
+
+
+def test_harbor_targets_by_host_then_by_prefix() -> None:
+    assert harbor_targets(REGISTRIES, push("thinkube/lab", "harbor.example.org")) == [
+        ("harbor", "thinkube/lab")
+    ]
+    assert harbor_targets(REGISTRIES, push("x/lab", "other.example.org")) == [("other", "x/lab")]
+    assert harbor_targets(REGISTRIES, push("x/lab", "unknown.example")) == [("other", "x/lab")]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"type": "SCANNING_COMPLETED"}, "type"),
+        ({"type": "PUSH_ARTIFACT", "event_data": {}}, "repo_full_name"),
+        ({"type": "PUSH_ARTIFACT", "event_data": {"repository": {"repo_full_name": 3}}}, "repo"),
+    ],
+)
+def test_bad_harbor_payloads(payload: dict[str, object], field: str) -> None:
+    with pytest.raises(WebhookError, match=field):
+        harbor_targets(REGISTRIES, payload)
+
+
+def test_status_keeps_the_last_success_through_failures(tmp_path: Path) -> None:
+    state = tmp_path
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    good = RegistryReport(registry="r", started_at=t0, finished_at=t0)
+    bad = RegistryReport(
+        registry="r",
+        started_at=t1,
+        finished_at=t1,
+        ok=False,
+        errors=["listing repositories: down"],
+        skipped=[Skip(repository="a", reason="HTTP 500")],
+    )
+    record(state, SyncReport(registries=[good]))
+    record(state, SyncReport(registries=[bad]))
+    status = read_status(state)["r"]
+    assert (status.last_attempt, status.last_success, status.ok) == (t1, t0, False)
+    assert status.errors == ["listing repositories: down"] and status.counts["skipped"] == 1
