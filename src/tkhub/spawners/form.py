@@ -101,22 +101,27 @@ def scaled_resources(resources: Resources, size: str) -> Resources:
 
 def size_labels(resources: Resources) -> dict[str, str]:
     """``{"full": "4 CPU · 16 GiB", ...}``; empty when the entry sets no limits."""
+    return dict(_size_labels(resources.cpu_limit, resources.mem_limit))
+
+
+@cache
+def _size_labels(cpu_limit: str | None, mem_limit: str | None) -> tuple[tuple[str, str], ...]:
     try:
-        cpu = cpu_cores(resources.cpu_limit) if resources.cpu_limit else None
-        mem = memory_bytes(resources.mem_limit) if resources.mem_limit else None
+        cpu = cpu_cores(cpu_limit) if cpu_limit else None
+        mem = memory_bytes(mem_limit) if mem_limit else None
     except QuantityError:
-        return {}
+        return ()
     if cpu is None and mem is None:
-        return {}
-    labels = {}
+        return ()
+    labels = []
     for key, (_, share) in SIZES.items():
         parts = []
         if cpu is not None:
             parts.append(_format_cpu(cpu * share))
         if mem is not None:
             parts.append(_format_mem(int(mem * share)))
-        labels[key] = " · ".join(parts)
-    return labels
+        labels.append((key, " · ".join(parts)))
+    return tuple(labels)
 
 
 # --- the view model ------------------------------------------------------------------
@@ -177,9 +182,16 @@ def _user_access(user: Any) -> tuple[set[str], bool]:
     return {str(g) for g in groups}, bool(getattr(user, "admin", False))
 
 
+def _distinct(
+    choices_by_image: Mapping[str, Sequence[PlacementChoice]],
+) -> dict[int, Sequence[PlacementChoice]]:
+    """The distinct choice lists (entries with the same GPU need share one object)."""
+    return {id(choices): choices for choices in choices_by_image.values()}
+
+
 def _union_rows(choices_by_image: Mapping[str, Sequence[PlacementChoice]]) -> list[Row]:
     seen: dict[str, PlacementChoice] = {}
-    for choices in choices_by_image.values():
+    for choices in _distinct(choices_by_image).values():
         for choice in choices:
             seen.setdefault(choice.placement.key, choice)
     ordered = sorted(
@@ -192,10 +204,14 @@ def _offers(
     entries: Sequence[ImagePublic], choices_by_image: Mapping[str, Sequence[PlacementChoice]]
 ) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Each entry's set of placement keys, deduplicated: few sets for many entries."""
+    keys_of = {
+        ident: tuple(c.placement.key for c in choices)
+        for ident, choices in _distinct(choices_by_image).items()
+    }
     ids: dict[tuple[str, ...], str] = {}
     by_entry: dict[str, str] = {}
     for entry in entries:
-        keys = tuple(c.placement.key for c in choices_by_image.get(entry.name, ()))
+        keys = keys_of.get(id(choices_by_image.get(entry.name, ())), ())
         by_entry[entry.name] = ids.setdefault(keys, f"p{len(ids)}")
     return by_entry, {sid: list(keys) for keys, sid in ids.items()}
 
