@@ -102,7 +102,6 @@ def _catalog_env(cfg: ClusterConfig) -> list[dict[str, Any]]:
         {"name": "TKHUB_CATALOG_PORT", "value": str(names.catalog_port)},
         {"name": "TKHUB_CATALOG_HOST", "value": "0.0.0.0"},  # a pod's own address
         {"name": "TKHUB_DATA_DIR", "value": CATALOG_DATA},
-        {"name": "TKHUB_MODE", "value": "kubernetes"},
         {"name": "JUPYTERHUB_API_URL", "value": f"http://hub.{names.namespace}.svc:8081/hub/api"},
         {"name": "JUPYTERHUB_SERVICE_PREFIX", "value": "/services/catalog/"},
         {

@@ -48,13 +48,13 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):  # type: ignore[misc]
     """KubeSpawner that starts the catalog entry and placement the user selected."""
 
     fail_fast_grace_seconds = Float(
-        3.0,
+        2.0,
         config=True,
         help="""
         Seconds a pod may stay unschedulable for lack of GPUs before the spawn is
         ended with the scheduler's reason. Image pull failures end it at once.
 
-            c.TkKubeSpawner.fail_fast_grace_seconds = 3
+            c.TkKubeSpawner.fail_fast_grace_seconds = 2
         """,
     )
 

@@ -205,6 +205,7 @@ class Emulator:
         self.requests: list[tuple[str, str]] = []
         self._runner: web.AppRunner | None = None
         self._watches: set[web.StreamResponse] = set()
+        self._stopping = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -225,6 +226,12 @@ class Emulator:
         return self.url
 
     async def stop(self) -> None:
+        """End open watches first (as an API server closes them), then the server."""
+        self._stopping = True
+        if self.store is not None:
+            async with self.store.changed:
+                self.store.changed.notify_all()
+        await asyncio.sleep(0.05)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -364,7 +371,7 @@ class Emulator:
                         )
                 since = max(since, store.last_rv)
                 left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
+                if left <= 0 or self._stopping:
                     break
                 async with store.changed:
                     try:

@@ -1,0 +1,208 @@
+"""TkKubeSpawner's real pod manifest for each kind of selection, field by field.
+
+The spawner is configured as the hub image configures it (``tkhub.deploy.hub.configure``);
+no API call is made: the inventory is given, as ``fetch_inventory`` would return it.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.config import kube_config
+from traitlets.config import Config
+
+from tkhub.catalog.schemas import ImagePublic
+from tkhub.deploy.hub import CATALOG_ADMIN_SCOPE, configure
+from tkhub.deploy.names import HOME
+from tkhub.errors import SpawnRefused
+from tkhub.gpu.kubernetes import inventory_from_objects
+from tkhub.selection import Placement, Selection
+
+pytest.importorskip("tkhub.spawners.mixin", reason="tkhub.spawners.mixin is not in the tree yet")
+from tkhub.spawners.kube import TkKubeSpawner  # noqa: E402
+
+H100 = "NVIDIA-H100-80GB-HBM3"
+A100 = "NVIDIA-A100-SXM4-80GB"
+IMAGE = "registry.example.org/thinkube/tk-jupyter-ml:2.1"
+
+
+def node(name: str, resources: dict[str, str], product: str | None = None) -> dict:
+    labels = {"kubernetes.io/hostname": name}
+    if product:
+        labels |= {"nvidia.com/gpu.product": product, "nvidia.com/gpu.present": "true"}
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}] if product else []},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", **resources},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+
+
+@pytest.fixture
+def inventory():
+    nodes = [
+        node("cpu-1", {}),
+        node("gpu-a", {"nvidia.com/gpu": "2"}, H100),
+        node("mig-a", {"nvidia.com/mig-1g.10gb": "7"}, A100),
+    ]
+    return inventory_from_objects(nodes, [])
+
+
+@pytest.fixture
+def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KubeSpawner reads a kubeconfig when created; this one points nowhere."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "c",
+            }
+        )
+    )
+    # kubernetes_asyncio reads $KUBECONFIG once, at import: point its default here
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+
+
+def entry(gpu: str = "optional", **resources: str) -> ImagePublic:
+    return ImagePublic(name="ml", display_name="ML", image=IMAGE, gpu=gpu, resources=resources)
+
+
+async def manifest(placement: Placement, inventory, image: ImagePublic | None = None) -> dict:
+    config = Config()
+    configure(config, environ={"TKHUB_NAMESPACE": "tkhub", "TKHUB_CATALOG_TOKEN": "t0ken"})
+    user = types.SimpleNamespace(name="alice", id=7, url="/user/alice/", groups=[], admin=False)
+    hub = types.SimpleNamespace(
+        api_url="http://hub:8081/hub/api",
+        public_host="",
+        base_url="/hub/",
+        url="http://hub:8081/hub/",
+    )
+    spawner = TkKubeSpawner(user=user, hub=hub, config=config)
+    spawner._inventory = inventory
+    await spawner.apply_selection(Selection(image or entry(), placement))
+    async with ApiClient() as api:
+        return dict(api.sanitize_for_serialization(await spawner.get_pod_manifest()))
+
+
+def container(pod: dict) -> dict:
+    return pod["spec"]["containers"][0]
+
+
+def env(pod: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container(pod).get("env") or []}
+
+
+def assert_shared_mounts(pod: dict) -> None:
+    mounts = {m["mountPath"]: m for m in container(pod)["volumeMounts"]}
+    assert HOME not in mounts and HOME + "/" not in mounts  # never over the home
+    assert mounts[f"{HOME}/thinkube/notebooks"] == {
+        "name": "notebooks",
+        "mountPath": f"{HOME}/thinkube/notebooks",
+        "subPath": "alice",
+    }
+    assert mounts[f"{HOME}/thinkube/datasets"]["name"] == "datasets"
+    assert mounts[f"{HOME}/thinkube/models"]["name"] == "models"
+    assert mounts[f"{HOME}/thinkube/examples-repo"]["readOnly"] is True
+    assert mounts[f"{HOME}/scratch"]["name"] == "scratch"
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["notebooks"]["persistentVolumeClaim"] == {"claimName": "tkhub-notebooks"}
+    assert volumes["scratch"] == {"name": "scratch", "emptyDir": {}}
+    assert container(pod)["workingDir"] == f"{HOME}/thinkube/notebooks"
+
+
+async def test_cpu_only(kubeconfig, inventory):
+    pod = await manifest(Placement("cpu"), inventory, entry(cpu_limit="4", mem_limit="16Gi"))
+    assert container(pod)["image"] == IMAGE
+    assert container(pod)["resources"]["limits"] == {"cpu": 4.0, "memory": 16 * 2**30}
+    assert "nodeSelector" not in pod["spec"] or not pod["spec"]["nodeSelector"]
+    assert not any(t.get("key") == "nvidia.com/gpu" for t in pod["spec"].get("tolerations") or [])
+    assert env(pod)["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert_shared_mounts(pod)
+
+
+async def test_any_gpu(kubeconfig, inventory):
+    pod = await manifest(Placement("auto", count=2), inventory)
+    resources = container(pod)["resources"]
+    assert resources["limits"]["nvidia.com/gpu"] == "2"
+    assert resources["requests"]["nvidia.com/gpu"] == "2"
+    assert not pod["spec"].get("nodeSelector")  # the scheduler picks the node
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"][
+        "tolerations"
+    ]
+    assert env(pod)["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
+    assert "NVIDIA_VISIBLE_DEVICES" not in env(pod)  # the device plugin sets it
+    assert_shared_mounts(pod)
+
+
+async def test_gpu_model(kubeconfig, inventory):
+    pod = await manifest(Placement("model", H100, 1), inventory)
+    assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": H100}
+    assert container(pod)["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert_shared_mounts(pod)
+
+
+async def test_node(kubeconfig, inventory):
+    pod = await manifest(Placement("node", "gpu-a", 1), inventory)
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "gpu-a"}
+    assert container(pod)["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert_shared_mounts(pod)
+
+
+async def test_mig_profile(kubeconfig, inventory):
+    mig_model = f"{A100} MIG 1g.10gb"
+    pod = await manifest(Placement("model", mig_model, 1), inventory)
+    limits = container(pod)["resources"]["limits"]
+    assert limits["nvidia.com/mig-1g.10gb"] == "1"
+    assert "nvidia.com/gpu" not in limits
+    assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": A100}
+    assert_shared_mounts(pod)
+
+
+async def test_a_new_selection_drops_the_last_ones_gpu(kubeconfig, inventory):
+    config = Config()
+    configure(config, environ={"TKHUB_NAMESPACE": "tkhub"})
+    user = types.SimpleNamespace(name="bob", id=8, url="/user/bob/", groups=[], admin=False)
+    hub = types.SimpleNamespace(
+        api_url="http://h/hub/api", public_host="", base_url="/hub/", url="http://h/hub/"
+    )
+    spawner = TkKubeSpawner(user=user, hub=hub, config=config)
+    spawner._inventory = inventory
+    await spawner.apply_selection(Selection(entry(), Placement("node", "gpu-a", 1)))
+    assert spawner.extra_resource_limits == {"nvidia.com/gpu": "1"}
+    await spawner.apply_selection(Selection(entry(), Placement("cpu")))
+    assert spawner.extra_resource_limits == {}
+    assert spawner.node_selector == {}
+    assert spawner.environment["NVIDIA_VISIBLE_DEVICES"] == "void"
+    assert "NVIDIA_DRIVER_CAPABILITIES" not in spawner.environment
+
+
+async def test_local_environment_is_refused(kubeconfig, inventory):
+    local = ImagePublic(name="py", kind="local", python="/usr/bin/python3")
+    with pytest.raises(SpawnRefused, match="local Python environment"):
+        await manifest(Placement("cpu"), inventory, local)
+
+
+def test_hub_configure():
+    config = Config()
+    configure(config, environ={"TKHUB_NAMESPACE": "lab", "TKHUB_CATALOG_TOKEN": "x"})
+    assert config.JupyterHub.spawner_class == "tkhub.spawners.kube.TkKubeSpawner"
+    assert config.TkKubeSpawner.catalog_url == "http://tkhub-catalog.lab.svc:8011"
+    assert config.TkKubeSpawner.catalog_token == "x"
+    assert CATALOG_ADMIN_SCOPE in config.JupyterHub.custom_scopes
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in config.KubeSpawner.volumes
+        if "persistentVolumeClaim" in v
+    ]
+    assert claims == ["tkhub-notebooks", "tkhub-datasets", "tkhub-models", "tkhub-examples"]
