@@ -27,6 +27,7 @@ import jinja2
 from tornado.web import HTTPError
 
 from tkhub.catalog.schemas import ImagePublic, Resources
+from tkhub.errors import TkhubError
 from tkhub.gpu.model import Inventory
 from tkhub.quantity import QuantityError, cpu_cores, memory_bytes
 from tkhub.selection import PlacementChoice, Selection, SelectionError, parse_selection
@@ -49,6 +50,14 @@ _KIND_HEADINGS = {
     "node": "On a node",
     "device": "A specific GPU",
 }
+
+
+class SpawnPageUnavailable(HTTPError):
+    """HTTP 503: the catalog or the inventory could not be read; the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "%s", message, reason="Service Unavailable")
+        self.jupyterhub_message = message
 
 
 class BadSelection(HTTPError):
@@ -407,3 +416,57 @@ def check_params(
         allowed = ", ".join(SIZES)
         raise BadSelection("size", f"{sizes[0]!r} is not one of {allowed}", link=link)
     return selection
+
+
+# --- glue for the spawners' mixin -------------------------------------------------------
+# The mixin (``tkhub.spawners.mixin.TkSpawnerMixin``) provides ``fetch_catalog()``,
+# ``fetch_inventory()``, ``user`` and ``orm_spawner``; these keep the page logic here.
+
+_SUBMITTED = "_tk_submitted"  # params of a refused submission, shown again once
+
+
+def last_selection(spawner: Any) -> dict[str, Any]:
+    """The user's last selection: JupyterHub stores ``user_options`` in its database."""
+    orm = getattr(spawner, "orm_spawner", None)
+    saved = getattr(orm, "user_options", None) or getattr(spawner, "user_options", None)
+    return dict(saved or {})
+
+
+async def options_form_html(spawner: Any) -> str:
+    """The spawn form for ``spawner``'s user now: live catalog and inventory."""
+    submitted = getattr(spawner, _SUBMITTED, None)
+    setattr(spawner, _SUBMITTED, None)
+    try:
+        entries = await spawner.fetch_catalog()
+        inventory = await spawner.fetch_inventory()
+    except TkhubError as e:
+        spawner.log.warning("spawn form for %s: %s", spawner._log_name, e)
+        return render_unavailable(e.user_message)
+    return render_options_form(
+        entries=entries,
+        choices_by_image=choices_for(entries, inventory),
+        selected=submitted or last_selection(spawner),
+        error=None,
+        user=spawner.user,
+    )
+
+
+async def checked_options(spawner: Any, raw: Mapping[str, Any], *, link: bool) -> dict[str, Any]:
+    """Validate a form submission or launch link; return the params to keep as user_options.
+
+    Raises ``BadSelection`` (400) or ``SpawnPageUnavailable`` (503) before anything
+    spawns; the refused params are preselected when the form is shown again.
+    """
+    params = normalize_params(raw)
+    setattr(spawner, _SUBMITTED, params)
+    try:
+        entries = await spawner.fetch_catalog()
+        inventory = await spawner.fetch_inventory()
+    except TkhubError as e:
+        raise SpawnPageUnavailable(e.user_message) from e
+    groups, admin = _user_access(spawner.user)
+    check_params(
+        params, entries=entries, inventory=inventory, user_groups=groups, admin=admin, link=link
+    )
+    setattr(spawner, _SUBMITTED, None)
+    return params

@@ -1,0 +1,78 @@
+"""The page glue the spawners' mixin calls: form from live data, checks before spawning.
+
+``Stand`` provides the few members the mixin gives these functions (catalog and
+inventory fetchers, the user, the stored user options).
+"""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+from bs4 import BeautifulSoup
+from conftest import User
+
+from tkhub.errors import CatalogUnavailable
+from tkhub.spawners.form import (
+    BadSelection,
+    SpawnPageUnavailable,
+    checked_options,
+    options_form_html,
+)
+
+
+class Stand:
+    _log_name = "alice/"
+    log = logging.getLogger("test")
+
+    def __init__(self, entries, inventory, saved=None, down=False):
+        self.entries, self.inventory, self.down = entries, inventory, down
+        self.user = User()
+        self.orm_spawner = SimpleNamespace(user_options=saved)
+
+    async def fetch_catalog(self):
+        if self.down:
+            raise CatalogUnavailable("The image catalog at http://127.0.0.1:9 cannot be reached.")
+        return self.entries
+
+    async def fetch_inventory(self):
+        return self.inventory
+
+
+def soup(html):
+    return BeautifulSoup(html, "html.parser")
+
+
+async def test_form_preselects_the_saved_options(entries, local_inv):
+    spawner = Stand(entries, local_inv, saved={"image": ["plain"], "gpu": ["none"]})
+    page = soup(await options_form_html(spawner))
+    assert page.select_one('input[name="image"][checked]')["value"] == "plain"
+
+
+async def test_catalog_down_gives_the_reason_in_the_form(entries, local_inv):
+    page = soup(await options_form_html(Stand(entries, local_inv, down=True)))
+    assert "cannot be reached" in page.select_one("#tk-error").get_text()
+    with pytest.raises(SpawnPageUnavailable) as info:
+        await checked_options(Stand(entries, local_inv, down=True), {"image": ["x"]}, link=True)
+    assert info.value.status_code == 503
+
+
+async def test_refused_link_is_shown_again_once(entries, local_inv):
+    spawner = Stand(entries, local_inv, saved={"image": ["base"]})
+    with pytest.raises(BadSelection):
+        await checked_options(spawner, {"image": ["torch"], "gpu": ["none"]}, link=True)
+    page = soup(await options_form_html(spawner))
+    assert page.select_one('input[name="image"][checked]')["value"] == "torch"
+    again = soup(await options_form_html(spawner))
+    assert again.select_one('input[name="image"][checked]')["value"] == "base"
+
+
+async def test_good_submission_is_kept_as_raw_params(entries, local_inv):
+    spawner = Stand(entries, local_inv)
+    raw = {"image": ["torch"], "gpu": ["auto"], "count": ["1"], "_xsrf": ["t"]}
+    assert await checked_options(spawner, raw, link=False) == {
+        "image": ["torch"],
+        "gpu": ["auto"],
+        "count": ["1"],
+    }
