@@ -89,12 +89,12 @@ class ClusterConfig(_Model):
     domain: str  # jupyter.example.org
     chart_version: str = "4.2.0"
     chart_repo: str = "https://hub.jupyter.org/helm-chart/"
-    hub: Hub = Hub()
-    catalog: Catalog = Catalog()
-    storage: Storage = Storage()
+    hub: Hub = Field(default_factory=Hub)
+    catalog: Catalog = Field(default_factory=Catalog)
+    storage: Storage = Field(default_factory=lambda: Storage.model_validate({}))
     keycloak: Keycloak
     registries: list[Registry] = Field(default_factory=list)
-    gpu: Gpu = Gpu()
+    gpu: Gpu = Field(default_factory=Gpu)
     verify_image: str = "busybox:1.36"
 
     @property

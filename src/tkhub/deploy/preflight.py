@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import httpx
 
+from tkhub.catalog.registry.auth import Credentials, RegistryAuth
 from tkhub.deploy.checks import Check, failed, passed
 from tkhub.deploy.cluster import ClusterConfig, Registry
 from tkhub.deploy.kubeapi import KubeApi, KubeError
@@ -106,7 +107,7 @@ async def check_oidc_secret(api: KubeApi, cfg: ClusterConfig) -> Check:
     return passed("OIDC client secret", f"{ns}/{ref.name} has {ref.key}")
 
 
-async def _registry_auth(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> tuple | None:
+async def _registry_auth(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> Credentials | None:
     if reg.credentials is None:
         return None
     secret = await api.get("Secret", reg.credentials.name, cfg.namespace)
@@ -116,7 +117,7 @@ async def _registry_auth(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> tup
             f"secret {cfg.namespace}/{reg.credentials.name} key {reg.credentials.key!r} missing"
         )
     user, _, password = base64.b64decode(value).decode().partition(":")
-    return user, password
+    return Credentials(user, password)
 
 
 async def check_registry(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> Check:
@@ -127,8 +128,9 @@ async def check_registry(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> Che
         return failed(name, f"{e}; create it with the registry's user:password")
     url = reg.url.rstrip("/") + "/v2/"
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
-            response = await http.get(url, auth=auth)
+        # the catalog's registry auth: basic, or a bearer token from the registry's realm
+        async with httpx.AsyncClient(timeout=5, auth=RegistryAuth(auth)) as http:
+            response = await http.get(url)
     except httpx.HTTPError as e:
         return failed(name, f"{url} did not answer ({type(e).__name__}); check registries[].url")
     if response.status_code in (401, 403):

@@ -12,6 +12,8 @@
   service (entries ``lab`` -> an image the cluster can pull, ``broken`` -> one
   it cannot, ``gpu-lab`` -> GPU required); users ``alice`` and ``admin`` with tokens.
 - ``fake_helm``: a ``helm`` script first on PATH that records its arguments.
+- ``registry``: Debian's ``docker-registry`` on 127.0.0.1 and a free port with
+  htpasswd (basic) auth; yields (url, user, password). Fails when not installed.
 """
 
 from __future__ import annotations
@@ -148,6 +150,51 @@ def fake_helm(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         yield record
     finally:
         remove_root(bindir)
+
+
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {root}/storage
+http:
+  addr: 127.0.0.1:{port}
+auth:
+  htpasswd:
+    realm: tkhub-test
+    path: {root}/htpasswd
+"""
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[tuple[str, str, str]]:
+    import bcrypt
+
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        pytest.fail("docker-registry is not installed: apt-get install docker-registry")
+    root, port = make_root(), free_port()
+    user, password = "puller", secrets.token_hex(8)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (root / "htpasswd").write_text(f"{user}:{hashed}\n")
+    (root / "config.yml").write_text(REGISTRY_CONFIG.format(root=root, port=port))
+    with open(root / "registry.log", "wb") as log:
+        proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/v2/", timeout=1).status_code == 401:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        yield url, user, password
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        remove_root(root)
 
 
 @dataclass
