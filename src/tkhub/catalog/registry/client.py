@@ -32,6 +32,9 @@ INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# Requests in flight per registry. More is slower here: httpcore scans its pool on
+# every request, and a local registry is CPU-bound (bench/registry_sync.py).
+DEFAULT_CONCURRENCY = 8
 
 
 class RegistryError(Exception):
@@ -63,7 +66,7 @@ class RegistryClient:
         self,
         registry: RegistrySettings,
         *,
-        concurrency: int = 16,
+        concurrency: int = DEFAULT_CONCURRENCY,
         timeout: float = 10.0,
         retries: int = 3,
         backoff: float = 0.25,

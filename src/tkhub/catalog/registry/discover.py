@@ -119,7 +119,8 @@ async def _inspect(
 ) -> None:
     repository, tag = key
     try:
-        digest = await client.manifest_digest(repository, tag)
+        # HEAD only what the catalog holds: a new image needs its manifest anyway.
+        digest = await client.manifest_digest(repository, tag) if key in known else None
         if digest is not None and known.get(key) == digest:
             result.found.append(Found(repository, tag, digest, None))
             result.keep.add(key)
@@ -147,7 +148,8 @@ async def _inspect(
 async def _fetch(client: RegistryClient, repository: str, tag: str, name: str) -> Found:
     """Manifest (the linux/amd64 one of an index), config blob, labels -> entry."""
     top = await client.manifest(repository, tag)
-    manifest, platforms = top, []
+    manifest = top
+    platforms: list[str] = []
     if top.media_type in INDEX_TYPES:
         manifest, platforms = await _pick_platform(client, repository, top)
     config = manifest.body.get("config")

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tkhub.catalog import store
 from tkhub.catalog.registry.apply import apply_discovery
 from tkhub.catalog.registry.auth import CredentialsError
-from tkhub.catalog.registry.client import RegistryClient
+from tkhub.catalog.registry.client import DEFAULT_CONCURRENCY, RegistryClient
 from tkhub.catalog.registry.discover import Discovery, discover
 from tkhub.catalog.registry.report import RegistryReport, SyncReport, now, record
 from tkhub.config import RegistrySettings, Settings
@@ -45,7 +45,7 @@ async def sync_registries(
     *,
     registries: Iterable[RegistrySettings] | None = None,
     repository: str | None = None,
-    concurrency: int = 16,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> SyncReport:
     """Sync ``registries`` (default: all configured); ``repository``: just that one."""
     chosen = list(settings.registries if registries is None else registries)
@@ -62,7 +62,7 @@ async def sync_one(
     sessions: sessionmaker[Session],
     *,
     repository: str | None = None,
-    concurrency: int = 16,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> RegistryReport:
     report = RegistryReport(registry=registry.name, repository=repository, started_at=now())
     known = await asyncio.to_thread(_known, sessions, registry.name)

@@ -1,0 +1,183 @@
+"""Registry sync benchmark: 100 repositories x 10 tags in a local docker-registry.
+
+    .venv/bin/python bench/registry_sync.py [--repos 100] [--tags 10] [--skopeo-repos N]
+
+Builds the images once with buildah and keeps the registry's storage in
+/tmp/tkhub-bench-registry between runs. Measures, in the same run, a first full
+sync (into an empty catalog), a no-change re-sync, and the baseline: a sequential
+``skopeo list-tags`` + ``skopeo inspect`` loop over the same registry (over the
+first ``--skopeo-repos`` repositories, all by default; the per-image rate is
+printed so a partial loop can be compared honestly). Every tag is synced
+(tag policy ``glob:*``), so both sides look at the same 1000 images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tkhub.catalog import db
+from tkhub.catalog.registry.sync import sync_one
+from tkhub.config import RegistrySettings
+
+CACHE = Path("/tmp/tkhub-bench-registry")
+BUILDAH = [
+    "buildah",
+    "--storage-driver",
+    "vfs",
+    "--root",
+    str(CACHE / "root"),
+    "--runroot",
+    str(CACHE / "run"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_registry(port: int) -> subprocess.Popen[bytes]:
+    config = CACHE / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n"
+        f"    rootdirectory: {CACHE}/storage\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    sys.exit("docker-registry did not start")
+
+
+def tags_for(count: int) -> list[str]:
+    return ["latest", *(f"1.{i}" for i in range(count - 1))]
+
+
+def build_images(tags: list[str]) -> dict[str, str]:
+    images = {}
+    for tag in tags:
+        name = f"localhost/bench-{tag}"
+        payload = CACHE / f"payload-{tag}.txt"
+        payload.write_text(f"bench image {tag}\n")
+        container = subprocess.check_output([*BUILDAH, "from", "scratch"], text=True).strip()
+        subprocess.run(
+            [*BUILDAH, "copy", container, str(payload), "/payload.txt"],
+            check=True,
+            capture_output=True,
+        )
+        labels = ["--label", "io.thinkube.jupyter.compatible=true",
+                  "--label", f"io.thinkube.jupyter.display-name=Bench {tag}"]  # fmt: skip
+        subprocess.run([*BUILDAH, "config", *labels, container], check=True)
+        subprocess.run(
+            [*BUILDAH, "commit", "-q", "--rm", container, name], check=True, capture_output=True
+        )
+        images[tag] = name
+    return images
+
+
+def populate(port: int, repos: int, tags: list[str]) -> None:
+    marker = CACHE / f"populated-{repos}x{len(tags)}"
+    if marker.exists():
+        return
+    print(f"building and pushing {repos} x {len(tags)} images (once; cached in {CACHE}) ...")
+    images = build_images(tags)
+
+    def push(job: tuple[int, str]) -> None:
+        repo, tag = job
+        dest = f"docker://127.0.0.1:{port}/bench/r{repo:03d}:{tag}"
+        subprocess.run(
+            [*BUILDAH, "push", "-q", "--tls-verify=false", images[tag], dest],
+            check=True,
+            capture_output=True,
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(push, [(r, t) for r in range(repos) for t in tags]))
+    marker.touch()
+
+
+def skopeo_loop(port: int, repos: int) -> tuple[float, int]:
+    started, images = time.perf_counter(), 0
+    for repo in range(repos):
+        ref = f"docker://127.0.0.1:{port}/bench/r{repo:03d}"
+        listed = subprocess.run(
+            ["skopeo", "list-tags", "--tls-verify=false", ref], check=True, capture_output=True
+        )
+        for tag in json.loads(listed.stdout)["Tags"]:
+            subprocess.run(
+                ["skopeo", "inspect", "--tls-verify=false", f"{ref}:{tag}"],
+                check=True,
+                capture_output=True,
+            )
+            images += 1
+    return time.perf_counter() - started, images
+
+
+async def timed_sync(
+    settings: RegistrySettings, sessions: object, concurrency: int
+) -> tuple[float, object]:
+    started = time.perf_counter()
+    report = await sync_one(settings, sessions, concurrency=concurrency)  # type: ignore[arg-type]
+    return time.perf_counter() - started, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repos", type=int, default=100)
+    parser.add_argument("--tags", type=int, default=10)
+    parser.add_argument("--skopeo-repos", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    for binary in ("docker-registry", "buildah", "skopeo"):
+        if not shutil.which(binary):
+            sys.exit(f"{binary} is not installed")
+    CACHE.mkdir(exist_ok=True)
+    port = free_port()
+    proc = start_registry(port)
+    workdir = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-bench-db-"))
+    try:
+        populate(port, args.repos, tags_for(args.tags))
+        engine = db.make_engine(f"sqlite:///{workdir}/catalog.sqlite")
+        db.upgrade(engine)
+        sessions = db.session_factory(engine)
+        settings = RegistrySettings(
+            name="bench", url=f"http://127.0.0.1:{port}", prefix="bench/", tags="glob:*"
+        )
+        first, report = asyncio.run(timed_sync(settings, sessions, args.concurrency))
+        again, report2 = asyncio.run(timed_sync(settings, sessions, args.concurrency))
+        total = args.repos * args.tags
+        print(f"first sync:     {first:7.2f} s  ({len(report.added)} added)")
+        print(f"no-change sync: {again:7.2f} s  ({len(report2.unchanged)} unchanged)")
+        loop_repos = args.skopeo_repos or args.repos
+        loop, images = skopeo_loop(port, loop_repos)
+        per_image = loop / images
+        print(f"skopeo loop:    {loop:7.2f} s  for {images} images")
+        print(f"skopeo loop:    {per_image * 1000:7.2f} ms per image")
+        print(f"first sync:     {first / total * 1000:7.2f} ms per image")
+        print(f"ratio, skopeo loop / first sync (per image): {per_image / (first / total):6.1f}x")
+        print(
+            f"ratio, skopeo loop / no-change sync (per image): {per_image / (again / total):6.1f}x"
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
