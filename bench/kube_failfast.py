@@ -22,10 +22,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration" / "kube"))
 
-import conftest as kt  # noqa: E402
-from cluster import Cluster, make_node, make_root, remove_root  # noqa: E402
-from emulator import Emulator  # noqa: E402
-from test_spawn import spawn_and_follow  # noqa: E402
+import kube_support as kt  # noqa: E402
+from kube_cluster import Cluster, make_node, make_root, remove_root  # noqa: E402
+from kube_emulator import Emulator  # noqa: E402
+from test_kube_spawn import spawn_and_follow  # noqa: E402
 
 USERS = [f"{who}-r{n}-{case}" for who in ("tk", "st") for n in range(10) for case in ("img", "gpu")]
 

@@ -15,7 +15,7 @@ import copy
 import json
 import time
 from contextlib import suppress
-from typing import Any
+from typing import Any, NoReturn
 
 from kubespawner import KubeSpawner
 from traitlets import Float
@@ -189,16 +189,23 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):  # type: ignore[misc]
         start = asyncio.ensure_future(super()._start())
         watch = asyncio.ensure_future(self._watch_start_failure())
         try:
-            await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({start, watch}, return_when=asyncio.FIRST_COMPLETED)
+            if start in done or watch.exception() is not None:
+                if start not in done:  # a broken watcher must not fail the spawn
+                    self.log.error("fail-fast watcher failed", exc_info=watch.exception())
+                return await start
+        except BaseException:
+            start.cancel()
+            raise
         finally:
-            for task in (start, watch):
-                if not task.done():
-                    task.cancel()
-        if start.done() and not start.cancelled():
-            return start.result()
-        failure = watch.result()
+            watch.cancel()
+        start.cancel()
         with suppress(asyncio.CancelledError, Exception):
             await start
+        await self._refuse(watch.result())
+
+    async def _refuse(self, failure: StartFailure) -> NoReturn:
+        """Delete the doomed pod and end the spawn with the reason in plain words."""
         self.log.warning(
             "%s: pod %s will not start: %s: %s",
             self._log_name,

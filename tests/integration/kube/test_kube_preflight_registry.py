@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
-from conftest import NAMESPACE, Kube
+from kube_support import NAMESPACE, Kube
 
 from tkhub.deploy.cluster import ClusterConfig
 from tkhub.deploy.kubeapi import KubeApi, load_connection

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emulator import Emulator, Obj, now_iso
+from kube_emulator import Emulator, Obj, now_iso
 
 from tkhub.gpu.kubernetes import is_gpu_resource, pod_gpu_requests
 

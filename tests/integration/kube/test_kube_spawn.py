@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import BROKEN_IMAGE, LAB_IMAGE, NAMESPACE, Hub, Kube
+from kube_support import BROKEN_IMAGE, LAB_IMAGE, NAMESPACE, Hub, Kube
 
 from tkhub.deploy.names import HOME
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster import make_root, remove_root
-from conftest import BUSYBOX, CUDA, Hub, Kube, start_hub, stop_hub
+from kube_cluster import make_root, remove_root
+from kube_support import BUSYBOX, CUDA, Hub, Kube, start_hub, stop_hub
 from rich.console import Console
 from typer.testing import CliRunner
 

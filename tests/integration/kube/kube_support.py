@@ -1,0 +1,237 @@
+"""Helpers for the kubernetes-mode tests and bench: the emulated cluster, a real hub."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from kube_cluster import (
+    Cluster,
+    Image,
+    make_root,
+    remove_root,
+)
+from kube_emulator import Emulator
+
+REPO = Path(__file__).resolve().parents[3]
+VENV_BIN = Path(sys.executable).parent
+NAMESPACE = "tkhub"
+LAB_IMAGE = "registry.example.org/thinkube/tk-jupyter:1.0"
+BROKEN_IMAGE = "registry.example.org/thinkube/does-not-exist:1.0"
+BUSYBOX = "busybox:1.36"
+CUDA = "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Kube:
+    emulator: Emulator
+    cluster: Cluster
+    root: Path
+    kubeconfig: Path
+
+    @property
+    def url(self) -> str:
+        return self.emulator.url
+
+    def put(self, plural: str, obj: dict) -> dict:
+        return self.emulator.call(self.emulator.store.put(plural, obj))[0]
+
+    def get(self, plural: str, name: str, namespace: str = NAMESPACE) -> dict | None:
+        return self.emulator.store.get(plural, namespace, name)
+
+
+def write_kubeconfig(path: Path, server: str) -> None:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "emulated", "cluster": {"server": server}}],
+                "users": [{"name": "admin", "user": {"token": "emulated-admin-token"}}],
+                "contexts": [
+                    {"name": "emulated", "context": {"cluster": "emulated", "user": "admin"}}
+                ],
+                "current-context": "emulated",
+            }
+        )
+    )
+    path.chmod(0o600)
+
+
+def images(root: Path) -> dict[str, Image]:
+    """What each image reference runs. The lab image is this virtualenv's Jupyter; its
+    config lets the server run as the (root) test user, as the real image's user runs it."""
+    config = root / "image-jupyter-config"
+    config.mkdir()
+    (config / "jupyter_server_config.py").write_text("c.ServerApp.allow_root = True\n")
+    lab_env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "JUPYTER_CONFIG_DIR": str(config)}
+    return {
+        LAB_IMAGE: Image(env=lab_env),
+        BUSYBOX: Image(entrypoint=["sh"]),
+        CUDA: Image(entrypoint=["sh"]),
+    }
+
+
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {root}/storage
+http:
+  addr: 127.0.0.1:{port}
+auth:
+  htpasswd:
+    realm: tkhub-test
+    path: {root}/htpasswd
+"""
+
+
+@dataclass
+class Hub:
+    url: str
+    api_url: str
+    catalog_url: str
+    service_token: str
+    root: Path
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return (self.root / "hub.log").read_text(errors="replace")
+
+
+HUB_CONFIG = """
+c = get_config()  # noqa
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = [{proxy!r}]
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.admin_users = {{"admin"}}
+c.Authenticator.allowed_users = {{"alice", "bob", "carol"}}
+c.JupyterHub.cookie_secret_file = "cookie_secret"
+c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
+c.JupyterHub.api_tokens = {tokens!r}
+c.JupyterHub.services = [{{
+    "name": "catalog",
+    "url": "http://127.0.0.1:{catalog_port}",
+    "api_token": {service!r},
+    "command": [{python!r}, "-m", "tkhub.catalog"],
+    "environment": {{"TKHUB_CATALOG_PORT": "{catalog_port}", "TKHUB_DATA_DIR": {data!r}}},
+}}]
+c.JupyterHub.custom_scopes = {{
+    "custom:tkhub-catalog:admin": {{"description": "write the tkhub image catalog"}},
+}}
+c.JupyterHub.spawner_class = "tkhub.spawners.kube.TkKubeSpawner"
+c.TkKubeSpawner.catalog_url = "http://127.0.0.1:{catalog_port}"
+c.TkKubeSpawner.catalog_token = {service!r}
+c.KubeSpawner.namespace = {namespace!r}
+c.KubeSpawner.k8s_api_host = {kube_url!r}
+c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+c.KubeSpawner.image_pull_policy = "IfNotPresent"
+c.Spawner.http_timeout = 60
+from tkhub.deploy.names import Names, singleuser_volumes
+c.KubeSpawner.volumes, c.KubeSpawner.volume_mounts = singleuser_volumes(Names({namespace!r}))
+c.KubeSpawner.working_dir = "/home/jovyan/thinkube/notebooks"
+{extra}
+"""
+
+
+def _proxy_binary() -> str:
+    local = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
+    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
+    if not found:
+        pytest.fail("configurable-http-proxy not found (npm install in the repository root)")
+    return found
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(900):
+        if proc.poll() is not None:
+            pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer:\n{log.read_text()[-3000:]}")
+
+
+def start_hub(kube: Kube, extra: str = "") -> tuple[Hub, subprocess.Popen[bytes]]:
+    root = make_root()
+    port, hub_port, proxy_api_port, catalog_port = (free_port() for _ in range(4))
+    tokens = {name: secrets.token_hex(16) for name in ("admin", "alice", "bob", "carol")}
+    service = secrets.token_hex(16)
+    (root / "data").mkdir()
+    (root / "jupyterhub_config.py").write_text(
+        HUB_CONFIG.format(
+            port=port, hub_port=hub_port, proxy_api_port=proxy_api_port,
+            proxy=_proxy_binary(), service=service, tokens={t: n for n, t in tokens.items()},
+            catalog_port=catalog_port, python=sys.executable, data=str(root / "data"),
+            namespace=NAMESPACE, kube_url=kube.url, extra=extra,
+        )
+    )  # fmt: skip
+    env = {
+        **os.environ,
+        "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16),
+        "KUBECONFIG": str(kube.kubeconfig),
+    }
+    log = open(root / "hub.log", "wb")  # noqa: SIM115 - the process owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", "jupyterhub_config.py"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    hub = Hub(
+        f"http://127.0.0.1:{port}",
+        f"http://127.0.0.1:{hub_port}/hub/api",
+        f"http://127.0.0.1:{catalog_port}",
+        service,
+        root,
+        tokens,
+    )
+    _wait_for(hub.api_url, proc, root / "hub.log")
+    _wait_for(f"{hub.catalog_url}/health", proc, root / "hub.log")
+    return hub, proc
+
+
+def stop_hub(hub: Hub, proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    remove_root(hub.root)
+
+
+def seed_catalog(hub: Hub) -> None:
+    admin = {"Authorization": f"token {hub.tokens['admin']}"}
+    entries = [
+        {"name": "lab", "display_name": "Lab", "image": LAB_IMAGE, "gpu": "optional",
+         "resources": {"cpu_limit": "2", "mem_limit": "4Gi"}},
+        {"name": "broken", "display_name": "Broken", "image": BROKEN_IMAGE, "gpu": "none"},
+        {"name": "gpu-lab", "display_name": "GPU Lab", "image": LAB_IMAGE, "gpu": "required"},
+    ]  # fmt: skip
+    for entry in entries:
+        r = httpx.post(f"{hub.catalog_url}/api/v1/images", json=entry, headers=admin, timeout=10)
+        assert r.status_code in (200, 201), r.text
