@@ -63,39 +63,42 @@ def object_path(kind: str, name: str | None = None, namespace: str | None = None
     return f"{path}/{name}" if name else path
 
 
-def _write_temp(data: str) -> str:
-    fd, path = tempfile.mkstemp(prefix="tkhub-kube-")
-    with os.fdopen(fd, "wb") as f:  # mkstemp files are 0600
-        f.write(base64.b64decode(data))
-    return path
-
-
 @dataclass
 class Connection:
     server: str
     token: str | None = None
     verify: ssl.SSLContext | bool = True
-    cert: tuple[str, str] | None = None
 
 
-def _tls(cluster: dict[str, Any], user: dict[str, Any]) -> tuple[Any, Any]:
-    verify: ssl.SSLContext | bool = not cluster.get("insecure-skip-tls-verify", False)
-    ca = cluster.get("certificate-authority") or (
-        _write_temp(cluster["certificate-authority-data"])
-        if cluster.get("certificate-authority-data")
-        else None
-    )
-    cert = user.get("client-certificate") or (
-        _write_temp(user["client-certificate-data"])
-        if user.get("client-certificate-data")
-        else None
-    )
-    key = user.get("client-key") or (
-        _write_temp(user["client-key-data"]) if user.get("client-key-data") else None
-    )
-    if ca and verify:
-        verify = ssl.create_default_context(cafile=ca)
-    return verify, (cert, key) if cert and key else None
+def _pem(item: dict[str, Any], key: str) -> bytes | None:
+    """``key-data`` (base64) or the file named by ``key``, as PEM bytes."""
+    if item.get(f"{key}-data"):
+        return base64.b64decode(item[f"{key}-data"])
+    if item.get(key):
+        return Path(item[key]).expanduser().read_bytes()
+    return None
+
+
+def _tls(cluster: dict[str, Any], user: dict[str, Any]) -> ssl.SSLContext | bool:
+    """One SSL context with the cluster's CA and the user's client certificate."""
+    if not str(cluster.get("server", "")).startswith("https"):
+        return True
+    context = ssl.create_default_context()
+    if cluster.get("insecure-skip-tls-verify"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    ca = _pem(cluster, "certificate-authority")
+    if ca:
+        context.load_verify_locations(cadata=ca.decode())
+    cert, key = _pem(user, "client-certificate"), _pem(user, "client-key")
+    if cert and key:
+        # ssl reads a key only from a file: a private 0600 file, removed at once
+        with tempfile.TemporaryDirectory(prefix="tkhub-kube-") as tmp:
+            (Path(tmp) / "cert.pem").write_bytes(cert)
+            (Path(tmp) / "key.pem").write_bytes(key)
+            os.chmod(Path(tmp) / "key.pem", 0o600)
+            context.load_cert_chain(Path(tmp) / "cert.pem", Path(tmp) / "key.pem")
+    return context
 
 
 def load_connection(kubeconfig: Path | None = None) -> Connection:
@@ -120,8 +123,7 @@ def load_connection(kubeconfig: Path | None = None) -> Connection:
     clusters = {c["name"]: c["cluster"] for c in config.get("clusters") or []}
     users = {u["name"]: u.get("user") or {} for u in config.get("users") or []}
     cluster, user = clusters[context["cluster"]], users.get(context.get("user"), {})
-    verify, cert = _tls(cluster, user)
-    return Connection(cluster["server"], token=user.get("token"), verify=verify, cert=cert)
+    return Connection(cluster["server"], token=user.get("token"), verify=_tls(cluster, user))
 
 
 class KubeApi:
@@ -134,7 +136,6 @@ class KubeApi:
             base_url=self.server,
             headers=headers,
             verify=connection.verify,
-            cert=connection.cert,
             timeout=timeout,
         )
 
