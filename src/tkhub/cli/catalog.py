@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -94,8 +95,11 @@ def sync(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     as_json: AsJson = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Log each request problem.")] = False,
 ) -> None:
     """Discover Jupyter images in the configured registries and update the catalog."""
+    # The table already shows every skip with its reason; logs only on request.
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(message)s")
     settings = _settings(data_dir, database_url)
     try:
         chosen = select_registries(settings, registry)
