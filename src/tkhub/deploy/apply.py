@@ -35,6 +35,9 @@ async def apply(
     checks = await preflight(api, cfg)
     if any_failed(checks):
         raise PreflightFailed(checks)
+    for check in checks:
+        if check.outcome == "warn":
+            progress(f"warning: {check.name}: {check.message}")
     render(cfg, out_dir)
     progress(f"rendered manifests and values into {out_dir}")
     objects = render_manifests(cfg)
