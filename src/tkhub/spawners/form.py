@@ -43,9 +43,9 @@ SIZES: dict[str, tuple[str, float]] = {
     "quarter": ("Quarter", 0.25),
 }
 _KIND_ORDER = {"cpu": 0, "auto": 1, "model": 2, "node": 3, "device": 4}
-_KIND_HEADINGS = {
-    "cpu": "CPU only",
-    "auto": "Any GPU",
+_KIND_HEADINGS = {  # CPU only and any GPU share one unheaded list
+    "cpu": "",
+    "auto": "",
     "model": "By GPU model",
     "node": "On a node",
     "device": "A specific GPU",
@@ -301,12 +301,12 @@ def build_view(
         )
     grouped: dict[str, list[Row]] = {}
     for row in rows:
-        grouped.setdefault(row.choice.placement.kind, []).append(row)
+        grouped.setdefault(_KIND_HEADINGS[row.choice.placement.kind], []).append(row)
     most = max((r.choice.max_count for r in rows), default=1)
     size = first_value(selected, "size")
     return FormView(
         cards=cards,
-        groups=[(_KIND_HEADINGS[k], v) for k, v in grouped.items()],
+        groups=list(grouped.items()),
         offers=offers,
         count=_count_value(first_value(selected, "count") or "1", most),
         max_count=max(most, 1),

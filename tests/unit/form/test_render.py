@@ -104,7 +104,7 @@ def test_cluster_placements_by_model_and_node(entries, cluster_inv, parse):
     assert reason == "node-d is cordoned"
     assert rows["node:node-c"]["data-max"] == "3"
     headings = [h.get_text() for h in soup.select("h3.tk-group")]
-    assert headings == ["CPU only", "Any GPU", "By GPU model", "On a node"]
+    assert headings == ["By GPU model", "On a node"]
 
 
 def test_offers_tell_the_script_what_each_environment_can_use(entries, cluster_inv, parse):

@@ -1,0 +1,151 @@
+"""The spawn page in headless Chromium against a real hub: cards, placements, start,
+launch links (good and bad) and moving a server to another GPU with its files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PageHub, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
+
+REPO = Path(__file__).resolve().parents[3]
+SCREENSHOT = REPO / "docs" / "images" / "spawn-page.png"
+START_TIMEOUT = 120_000  # ms: a server start on a busy 2-core machine
+
+
+def user_options(hub: PageHub, server: str = "") -> dict:
+    servers = hub.api("GET", "/users/alice").json()["servers"]
+    return servers[server]["user_options"] if server in servers else {}
+
+
+def notebooks(hub: PageHub) -> Path:
+    return hub.data_dir / "users" / "alice" / "thinkube" / "notebooks"
+
+
+async def test_cards_and_placements(page_hub, page):
+    await sign_in(page, page_hub)
+    await page.goto(page_hub.url + "/hub/spawn")
+    cards = page.locator('input[name="image"]')
+    names = [await cards.nth(i).get_attribute("value") for i in range(await cards.count())]
+    assert names == ["python", "data-science", "pytorch", "teaching"]
+    assert await page.locator("#tk-image-python").is_checked()  # the default
+    # JavaScript: a CPU-only environment turns the GPU choices off, with the reason
+    await page.click('label[for="tk-image-teaching"]')
+    gpu0 = page.locator('input[name="gpu"][value="device:0"]')
+    assert await gpu0.is_disabled()
+    reason = await page.locator("#" + await gpu0.get_attribute("aria-describedby")).inner_text()
+    assert reason == "Teaching runs on CPU only"
+    assert await page.locator('input[name="gpu"][value="none"]').is_checked()
+    await page.click('label[for="tk-image-pytorch"]')
+    assert await gpu0.is_enabled()
+    assert "8 CPU · 32 GiB" in await page.locator("#tk-sizes").inner_text()
+    # keyboard: arrow keys move between environment cards
+    await page.focus("#tk-image-pytorch")
+    await page.keyboard.press("ArrowRight")
+    assert await page.locator("#tk-image-teaching").is_checked()
+    await page.keyboard.press("ArrowLeft")
+    await page.click('label[for="tk-gpu-3"]')  # GPU 0 (rows: none, auto, model, GPU 0, GPU 1)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+async def test_start_lands_in_jupyterlab_in_notebooks(page_hub, page):
+    await sign_in(page, page_hub)
+    await page.goto(page_hub.url + "/hub/spawn")
+    await page.click('label[for="tk-image-pytorch"]')
+    await page.check('input[name="gpu"][value="device:0"]')
+    await page.click('#spawn_form button[type="submit"]')
+    await page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=START_TIMEOUT)
+    await page.wait_for_selector(".jp-DirListing", timeout=START_TIMEOUT)
+    assert user_options(page_hub)["image"] == ["pytorch"]
+    assert user_options(page_hub)["gpu"] == ["device:0"]
+    # the server's root is thinkube/notebooks: a notebook saved there is on disk there
+    created = await page.evaluate(
+        """async () => {
+            const xsrf = document.cookie.match(/_xsrf=([^;]+)/);
+            const r = await fetch("/user/alice/api/contents/kept.ipynb", {
+                method: "PUT",
+                headers: {"Content-Type": "application/json",
+                          "X-XSRFToken": xsrf ? decodeURIComponent(xsrf[1]) : ""},
+                body: JSON.stringify({type: "notebook", content: {cells: [], metadata: {},
+                                      nbformat: 4, nbformat_minor: 5}}),
+            });
+            return r.status;
+        }"""
+    )
+    assert created == 201
+    assert (notebooks(page_hub) / "kept.ipynb").exists()
+
+
+async def test_move_to_another_gpu_keeps_the_notebook(page_hub, page):
+    await sign_in(page, page_hub)
+    await page.goto(page_hub.url + "/user/alice/lab")  # running since the last test
+    await page.wait_for_selector(".jp-DirListing", timeout=START_TIMEOUT)
+    started = await page.evaluate(
+        """async () => {
+            const xsrf = document.cookie.match(/_xsrf=([^;]+)/);
+            const r = await fetch("/user/alice/api/kernels", {method: "POST",
+                headers: {"X-XSRFToken": xsrf ? decodeURIComponent(xsrf[1]) : ""}});
+            return r.status;
+        }"""
+    )
+    assert started == 201
+    await page.goto(page_hub.url + "/hub/home")
+    row = page.locator(".tk-move-row")
+    assert "pytorch · 0" in await row.inner_text()
+    await row.locator(".tk-move-btn").click()
+    dialog = page.locator("#tk-move-dialog")
+    await dialog.wait_for(state="visible")
+    assert "1 kernel is running" in await dialog.inner_text()
+    await page.click("#tk-move-confirm")
+    await page.wait_for_url(re.compile(r"/hub/spawn/alice$"), timeout=START_TIMEOUT)
+    # the old selection is preselected; choose the other GPU and start
+    assert await page.locator("#tk-image-pytorch").is_checked()
+    assert await page.locator('input[name="gpu"][value="device:0"]').is_checked()
+    await page.check('input[name="gpu"][value="device:1"]')
+    await page.click('#spawn_form button[type="submit"]')
+    await page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=START_TIMEOUT)
+    await page.wait_for_selector(".jp-DirListing", timeout=START_TIMEOUT)
+    assert user_options(page_hub)["gpu"] == ["device:1"]
+    assert await page.locator('.jp-DirListing-item[title*="kept.ipynb"]').count() == 1
+
+
+async def test_launch_link_after_sign_in(page_hub, page):
+    link = "/hub/spawn/alice/linked?image=teaching&gpu=none"
+    await page.goto(page_hub.url + link)
+    assert "/hub/login" in page.url  # signed out: the login page keeps the link as next
+    await page.fill("#username_input", "alice")
+    await page.fill("#password_input", "any")
+    await page.click("#login_submit")
+    await page.wait_for_url(re.compile(r"/user/alice/linked/"), timeout=START_TIMEOUT)
+    assert user_options(page_hub, "linked") == {"image": ["teaching"], "gpu": ["none"]}
+    page_hub.api("DELETE", "/users/alice/servers/linked")
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("image=nope&gpu=auto", "image: there is no environment named 'nope'"),
+        ("image=retired", "image: there is no environment named 'retired'"),
+        ("image=lab-only", "image: there is no environment named 'lab-only'"),
+        ("image=teaching&gpu=auto", "gpu: Teaching runs on CPU only"),
+        ("image=pytorch&gpu=device:0&count=3", "count: at most 1 GPU(s) are free"),
+        ("image=pytorch&gpu=device:7", "gpu: there is no GPU '7' on this machine"),
+    ],
+)
+async def test_bad_launch_link_is_400_and_spawns_nothing(page_hub, page, query, reason):
+    await sign_in(page, page_hub)
+    response = await page.goto(page_hub.url + "/hub/spawn/alice/bad?" + query)
+    assert response.status == 400
+    message = await page.locator(".spawn-error-msg").inner_text()
+    assert message.startswith("Error: This launch link cannot start a server: ")
+    assert reason in message
+    assert "bad" not in page_hub.api("GET", "/users/alice").json()["servers"]
+
+
+async def test_hub_api_still_answers(page_hub):
+    assert httpx.get(page_hub.api_url + "/").status_code == 200
