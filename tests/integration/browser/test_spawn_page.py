@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PageHub, sign_in
+from conftest import VENV_PYTHON, PageHub, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -149,3 +149,19 @@ async def test_bad_launch_link_is_400_and_spawns_nothing(page_hub, page, query, 
 
 async def test_hub_api_still_answers(page_hub):
     assert httpx.get(page_hub.api_url + "/").status_code == 200
+
+
+async def test_environment_removed_while_the_page_was_open(page_hub, page):
+    body = {"name": "short-lived", "kind": "local", "python": VENV_PYTHON, "gpu": "none"}
+    assert page_hub.catalog("POST", "/images", json=body).status_code in (200, 201)
+    await sign_in(page, page_hub)
+    await page.goto(page_hub.url + "/hub/spawn/alice/gone")
+    await page.click('label[for="tk-image-short-lived"]')
+    assert page_hub.catalog("DELETE", "/images/short-lived").status_code in (200, 204)
+    async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        await page.click('#spawn_form button[type="submit"]')
+    assert (await posted.value).status == 400
+    message = await page.locator(".spawn-error-msg").inner_text()
+    assert "image: there is no environment named 'short-lived'" in message
+    assert "Choose below and press Start" in message
+    assert "gone" not in page_hub.api("GET", "/users/alice").json()["servers"]
