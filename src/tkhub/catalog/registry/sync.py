@@ -76,6 +76,7 @@ async def sync_one(
     except Exception as e:  # the database, not the registry: report it, keep the old entries
         log.exception("registry %s: writing the catalog failed", registry.name)
         report.ok = False
+        report.added, report.updated, report.removed = [], [], []  # rolled back
         report.errors.append(f"writing the catalog failed: {type(e).__name__}")
         report.finished_at = now()
     _log_summary(report)
