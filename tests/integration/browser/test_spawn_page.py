@@ -3,6 +3,7 @@ launch links (good and bad) and moving a server to another GPU with its files.""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -165,3 +166,26 @@ async def test_environment_removed_while_the_page_was_open(page_hub, page):
     assert "image: there is no environment named 'short-lived'" in message
     assert "Choose below and press Start" in message
     assert "gone" not in page_hub.api("GET", "/users/alice").json()["servers"]
+
+
+async def test_form_works_without_javascript(page_hub, browser):
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        await sign_in(page, page_hub)
+        await page.goto(page_hub.url + "/hub/spawn/alice/plain")
+        await page.click('label[for="tk-image-teaching"]')
+        await page.click('label:has(input[name="gpu"][value="none"])')
+        # without the script nothing is turned off: the hub's check is what counts
+        assert await page.locator('input[name="gpu"][value="device:0"]').is_enabled()
+        await page.click('#spawn_form button[type="submit"]')
+        await page.wait_for_url(re.compile(r"/spawn-pending/alice/plain|/user/alice/plain/"))
+        for _ in range(600):
+            servers = page_hub.api("GET", "/users/alice").json()["servers"]
+            if servers.get("plain", {}).get("ready"):
+                break
+            await asyncio.sleep(0.2)
+        assert servers["plain"]["user_options"]["image"] == ["teaching"]
+    finally:
+        page_hub.api("DELETE", "/users/alice/servers/plain")
+        await context.close()
