@@ -1,7 +1,96 @@
-"""Placeholder: filled in by its owner."""
+"""``tkhub up``: start the hub, the catalog and the idle culler on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.panel import Panel
+
+from tkhub import up as local_up
+from tkhub.config import load_settings
+
+out = Console()
+err = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("up")(up)
+
+
+def up(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where users' files and all state live.")
+    ] = None,
+    ip: Annotated[
+        str | None, typer.Option("--ip", help="Address the hub listens on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Hub port [default: 8000].")] = None,
+    hub_api_port: Annotated[
+        int | None, typer.Option("--hub-api-port", help="Hub API port [default: 8081].")
+    ] = None,
+    proxy_api_port: Annotated[
+        int | None, typer.Option("--proxy-api-port", help="Proxy API port [default: 8001].")
+    ] = None,
+    catalog_port: Annotated[
+        int | None, typer.Option("--catalog-port", help="Catalog service port [default: 8011].")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Catalog database (default: SQLite in the data dir)."),
+    ] = None,
+    cull_idle_timeout: Annotated[
+        int | None,
+        typer.Option("--cull-idle-timeout", help="Stop servers idle this many seconds (0: never)."),
+    ] = None,
+) -> None:
+    """Start tkhub in the foreground: JupyterHub, the image catalog and the idle culler.
+
+    Ctrl-C stops everything, single-user servers included; users' files stay.
+    """
+    overrides = {
+        "ip": ip,
+        "port": port,
+        "hub_api_port": hub_api_port,
+        "proxy_api_port": proxy_api_port,
+        "catalog_port": catalog_port,
+        "catalog_database_url": database_url,
+        "cull_idle_timeout": cull_idle_timeout,
+    }
+    try:
+        settings = load_settings(data_dir=data_dir, **overrides)
+    except (ValidationError, ValueError) as e:
+        err.print(f"[red]error:[/red] settings are not valid: {e}")
+        raise typer.Exit(2) from None
+    try:
+        config, admin, freed = local_up.prepare(settings)
+    except local_up.UpError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(1) from None
+
+    out.print(f"Data directory: {settings.data_dir}")
+    if freed:
+        out.print(f"Freed GPUs held by servers that are gone: {', '.join(freed)}")
+    if admin is not None:
+        out.print(
+            Panel(
+                f"Sign in as [bold]{admin.name}[/bold] with password "
+                f"[bold]{admin.password}[/bold]\n"
+                f"(shown once; also in {admin.password_file}, mode 0600).\n"
+                "Add accounts with: tkhub users add NAME",
+                title="First start: your admin account",
+            )
+        )
+
+    def ready() -> None:
+        out.print(f"[green]tkhub is ready:[/green] open {settings.hub_url}  (Ctrl-C stops it)")
+
+    out.print(f"Starting JupyterHub on {settings.hub_url} ...")
+    code = local_up.run_hub(settings, overrides, config, on_ready=ready)
+    if code not in (0, -15, 143):
+        err.print(f"[red]error:[/red] JupyterHub exited with status {code}; see its log above.")
+        raise typer.Exit(code if code > 0 else 1)
+    out.print("tkhub stopped.")

@@ -186,7 +186,7 @@ def first_value(params: Mapping[str, Any] | None, name: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _user_access(user: Any) -> tuple[set[str], bool]:
+def user_access(user: Any) -> tuple[set[str], bool]:
     groups = {getattr(g, "name", g) for g in (getattr(user, "groups", None) or [])}
     return {str(g) for g in groups}, bool(getattr(user, "admin", False))
 
@@ -265,7 +265,7 @@ def build_view(
     user: Any,
 ) -> FormView:
     """Everything the template shows, decided here so the template only lays it out."""
-    groups, admin = _user_access(user)
+    groups, admin = user_access(user)
     shown = [e for e in entries if e.visible_to(groups, admin=admin)]
     offers_by_entry, offers = _offers(shown, choices_by_image)
     rows = _union_rows({e.name: choices_by_image.get(e.name, ()) for e in shown})
@@ -464,7 +464,7 @@ async def checked_options(spawner: Any, raw: Mapping[str, Any], *, link: bool) -
         inventory = await spawner.fetch_inventory()
     except TkhubError as e:
         raise SpawnPageUnavailable(e.user_message) from e
-    groups, admin = _user_access(spawner.user)
+    groups, admin = user_access(spawner.user)
     check_params(
         params, entries=entries, inventory=inventory, user_groups=groups, admin=admin, link=link
     )

@@ -9,7 +9,8 @@
 - ``browser`` (module): Debian's Chromium (``/usr/bin/chromium``), headless, driven by
   Playwright; fails with a clear message where Chromium is not installed.
 - ``page``: a fresh browser context and page per test.
-- ``sign_in(page, hub)``: a helper (not a fixture) that signs ``alice`` in.
+
+The hub's config, ``PageHub`` and ``sign_in(page, hub)`` are in ``browser_hub.py``.
 """
 
 from __future__ import annotations
@@ -17,177 +18,26 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
+from browser_hub import (
+    HERE,
+    HUB_CONFIG,
+    VENV_PYTHON,
+    PageHub,
+    add_entries,
+    free_port,
+    proxy_binary,
+    wait_for,
+)
 
 from tkhub.spawners.form import TEMPLATES_DIR
-
-REPO = Path(__file__).resolve().parents[3]
-HERE = Path(__file__).resolve().parent
-VENV_PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _proxy_binary() -> str:
-    local = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
-    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
-    if not found:
-        pytest.fail("configurable-http-proxy not found (npm install in the repository root)")
-    return found
-
-
-HUB_CONFIG = """
-import sys
-sys.path.insert(0, {here!r})
-
-# The one fake: two GPUs at the hardware boundary (NVML), as the GPU tests do,
-# so placements by device show on this GPU-less machine. Everything above it is real.
-from tkhub.gpu import nvml
-_GPUS = [
-    nvml.NvmlDevice(str(i), f"GPU-{{i}}-test", "NVIDIA RTX 6000 Ada Generation", 49140, 0, 0)
-    for i in range(2)
-]
-nvml.read_devices = lambda: list(_GPUS)
-
-c = get_config()  # noqa
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = [{proxy!r}]
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.admin_users = {{"admin"}}
-c.Authenticator.allowed_users = {{"alice"}}
-c.JupyterHub.cookie_secret_file = "cookie_secret"
-c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
-c.JupyterHub.template_paths = [{templates!r}]
-c.JupyterHub.allow_named_servers = True
-c.JupyterHub.services = [{{
-    "name": "catalog",
-    "url": "http://127.0.0.1:{catalog_port}",
-    "command": [{python!r}, "-m", "tkhub.catalog"],
-    "environment": {{"TKHUB_DATA_DIR": {data!r}, "TKHUB_CATALOG_PORT": "{catalog_port}"}},
-    "api_token": {service!r},
-}}]
-c.JupyterHub.load_roles = [
-    {{"name": "user", "scopes": ["self", "access:services"]}},
-]
-c.JupyterHub.api_tokens = {{{admin_token!r}: "admin"}}
-c.JupyterHub.spawner_class = "page_spawner.PageSpawner"
-c.PageSpawner.catalog_url = "http://127.0.0.1:{catalog_port}"
-c.PageSpawner.catalog_token = {service!r}
-c.PageSpawner.home_dir_template = {data!r} + "/users/{{username}}"
-c.Spawner.start_timeout = 60
-c.Spawner.http_timeout = 60
-c.Spawner.default_url = "/lab"
-"""
-
-
-@dataclass
-class PageHub:
-    url: str  # the proxy: what the browser opens
-    api_url: str  # http://127.0.0.1:HUB_PORT/hub/api
-    catalog_url: str
-    admin_token: str
-    data_dir: Path
-    log: Path
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"token {self.admin_token}"}
-        return httpx.request(method, self.api_url + path, headers=headers, timeout=30, **kwargs)
-
-    def catalog(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"token {self.admin_token}"}
-        url = self.catalog_url + "/api/v1" + path
-        return httpx.request(method, url, headers=headers, timeout=30, **kwargs)
-
-    def stop_servers(self, user: str) -> None:
-        info = self.api("GET", f"/users/{user}")
-        if info.status_code != 200:
-            return
-        for name in info.json().get("servers", {}):
-            path = f"/users/{user}/servers/{name}" if name else f"/users/{user}/server"
-            self.api("DELETE", path)
-        for _ in range(300):
-            if not self.api("GET", f"/users/{user}").json().get("servers"):
-                return
-            time.sleep(0.2)
-
-
-ENTRIES = [
-    {
-        "name": "data-science",
-        "display_name": "Data science",
-        "description": "pandas, scikit-learn and plotting on CPU or any GPU.",
-        "gpu": "optional",
-        "packages": ["pandas", "scikit-learn", "matplotlib", "polars"],
-        "resources": {"cpu_limit": "4", "mem_limit": "8Gi"},
-    },
-    {
-        "name": "pytorch",
-        "display_name": "PyTorch",
-        "description": "PyTorch with CUDA for training and fine-tuning.",
-        "gpu": "optional",
-        "packages": ["torch", "torchvision", "transformers", "accelerate", "datasets"],
-        "resources": {"cpu_limit": "8", "mem_limit": "32Gi"},
-    },
-    {
-        "name": "teaching",
-        "display_name": "Teaching",
-        "description": "A small CPU environment for courses.",
-        "gpu": "none",
-        "packages": ["numpy", "ipywidgets"],
-    },
-    {
-        "name": "retired",
-        "display_name": "Retired",
-        "description": "Hidden from everyone.",
-        "hidden": True,
-    },
-    {
-        "name": "lab-only",
-        "display_name": "Lab group only",
-        "description": "Only for the lab group.",
-        "allowed_groups": ["lab"],
-    },
-]
-
-
-def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not answer:\n{log.read_text()[-3000:]}")
-
-
-def _add_entries(hub: PageHub) -> None:
-    for body in ENTRIES:
-        body = {"kind": "local", "python": VENV_PYTHON, **body}
-        response = hub.catalog("POST", "/images", json=body)
-        assert response.status_code in (200, 201), response.text
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +54,7 @@ def page_hub() -> Iterator[PageHub]:
             port=port,
             hub_port=hub_port,
             proxy_api_port=free_port(),
-            proxy=_proxy_binary(),
+            proxy=proxy_binary(),
             templates=str(TEMPLATES_DIR),
             catalog_port=catalog_port,
             python=VENV_PYTHON,
@@ -232,9 +82,9 @@ def page_hub() -> Iterator[PageHub]:
         log=log_path,
     )
     try:
-        _wait_for(hub.api_url + "/", proc, log_path)
-        _wait_for(hub.catalog_url + "/health", proc, log_path)
-        _add_entries(hub)
+        wait_for(hub.api_url + "/", proc, log_path)
+        wait_for(hub.catalog_url + "/health", proc, log_path)
+        add_entries(hub)
         yield hub
     finally:
         for user in ("alice", "admin"):
@@ -268,11 +118,3 @@ async def page(browser: Any) -> AsyncIterator[Any]:
     page = await context.new_page()
     yield page
     await context.close()
-
-
-async def sign_in(page: Any, hub: PageHub, user: str = "alice", next_url: str = "") -> None:
-    target = hub.url + "/hub/login" + (f"?next={next_url}" if next_url else "")
-    await page.goto(target)
-    await page.fill("#username_input", user)
-    await page.fill("#password_input", "any")
-    await page.click("#login_submit")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import VENV_PYTHON, PageHub, sign_in
+from browser_hub import VENV_PYTHON, PageHub, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 

@@ -5,38 +5,20 @@
 - ``local_inv``: this machine with two H100s, GPU 1 held by another server.
 - ``cluster_inv``: three nodes: H100s all in use, A100s with one used, a cordoned A100.
 - ``many``: (entries, inventory) with 200 environments and 50 GPU nodes.
-- ``User``: a stand-in for JupyterHub's user (name, groups, admin) as templates read it.
 - ``parse``: parses rendered HTML with the standard library parser (BeautifulSoup).
+
+Helpers (``entry``, ``User``, ``many_entries``, ``many_nodes``) are in ``form_data.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 from bs4 import BeautifulSoup
+from form_data import H100, entry, many_entries, many_nodes
 
 from tkhub.catalog.schemas import ImagePublic
 from tkhub.gpu.inventory import local_node
 from tkhub.gpu.model import GpuDevice, GpuNode, GpuPool, Inventory
-
-H100 = "NVIDIA H100 80GB HBM3"
-
-
-def entry(name: str, gpu: str = "optional", **kw) -> ImagePublic:
-    return ImagePublic(name=name, kind="oci", image=f"reg/{name}:1", gpu=gpu, **kw)
-
-
-@dataclass
-class Group:
-    name: str
-
-
-@dataclass
-class User:
-    name: str = "alice"
-    groups: list[Group] = field(default_factory=list)
-    admin: bool = False
 
 
 @pytest.fixture
@@ -72,36 +54,6 @@ def cluster_inv() -> Inventory:
     c = GpuNode("node-c", (GpuPool("NVIDIA-A100", total=4, allocated=1),))
     d = GpuNode("node-d", (GpuPool("NVIDIA-A100", total=1),), schedulable=False, reason="cordoned")
     return Inventory(mode="kubernetes", nodes=(b, c, d))
-
-
-def many_entries(n: int = 200) -> list[ImagePublic]:
-    needs = ("optional", "required", "none")
-    return [
-        entry(
-            f"env-{i:03d}",
-            needs[i % 3],
-            display_name=f"Environment {i}",
-            description="A Jupyter environment with a longer description " * 2,
-            packages=["numpy", "pandas", "torch", "jax"],
-            resources={"cpu_limit": "4", "mem_limit": "16Gi"},
-            default=i == 0,
-        )
-        for i in range(n)
-    ]
-
-
-def many_nodes(n: int = 50) -> Inventory:
-    models = ("NVIDIA-H100", "NVIDIA-A100", "NVIDIA-L4", "Tesla-T4")
-    nodes = tuple(
-        GpuNode(
-            f"gpu-node-{i:02d}",
-            (GpuPool(models[i % 4], total=8, allocated=i % 9),),
-            schedulable=i % 10 != 7,
-            reason="cordoned" if i % 10 == 7 else "",
-        )
-        for i in range(n)
-    )
-    return Inventory(mode="kubernetes", nodes=nodes)
 
 
 @pytest.fixture

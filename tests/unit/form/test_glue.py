@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import User
+from form_data import User
 
 from tkhub.errors import CatalogUnavailable
 from tkhub.spawners.form import (

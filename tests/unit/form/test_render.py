@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import User, many_entries, many_nodes
+from form_data import User, many_entries, many_nodes
 
 from tkhub.spawners.form import check_params, choices_for, render_options_form, render_unavailable
 
@@ -49,7 +49,7 @@ def test_markup_is_escaped(entries, local_inv):
 
 
 def test_group_members_and_admins_see_group_entries(entries, local_inv, parse):
-    from conftest import Group
+    from form_data import Group
 
     member = parse(render(entries, local_inv, user=User(groups=[Group("ml")])))
     admin = parse(render(entries, local_inv, user=User(admin=True)))
@@ -180,21 +180,21 @@ def test_catalog_unavailable_shows_only_the_reason(parse):
 
 
 def test_no_visible_environment(local_inv, parse):
-    from conftest import entry
+    from form_data import entry
 
     soup = parse(render([entry("x", hidden=True)], local_inv))
     assert soup.select('input[name="image"]') == []
 
 
 def test_no_visible_environment_says_what_to_do(local_inv, parse):
-    from conftest import entry
+    from form_data import entry
 
     soup = parse(render([entry("x", hidden=True)], local_inv))
     assert "No environment is available to you" in soup.select_one("#tk-error").get_text()
 
 
 def test_no_gpu_free_for_a_gpu_environment(entries, parse):
-    from conftest import H100
+    from form_data import H100
 
     from tkhub.gpu.inventory import local_node
     from tkhub.gpu.model import GpuDevice, Inventory

@@ -1,0 +1,196 @@
+"""``tkhub up``: the whole local mode in the foreground, stopped cleanly by Ctrl-C/SIGTERM.
+
+Checks what would make the hub fail later (the proxy binary, busy ports) and says so
+in one line; creates the first admin account; frees GPUs held by servers that died
+while no hub ran; then runs JupyterHub (with the catalog and idle culler as its
+services) in a process group of its own and hands it the signals it receives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tkhub.auth import UserStore, generate_password, users_file, write_private
+from tkhub.config import Settings
+from tkhub.gpu.ledger import ledger_for
+from tkhub.hub.config import prepare_data_dir, proxy_command
+
+HUB_CONFIG_FILE = "jupyterhub_config.py"
+INITIAL_PASSWORD_FILE = "initial-admin-password"
+FIRST_ADMIN = "admin"
+
+HUB_CONFIG = '''\
+# Written by `tkhub up`; edits are overwritten. Settings live in tkhub.yaml.
+from tkhub.config import load_settings
+from tkhub.hub import configure
+
+configure(get_config(), load_settings())  # noqa: F821
+'''
+
+
+class UpError(Exception):
+    """Something ``tkhub up`` needs is missing; ``str()`` says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    name: str
+    password: str
+    password_file: Path
+
+
+def check_ports(settings: Settings) -> None:
+    """Every port tkhub listens on must be free: otherwise a service would fail later."""
+    wanted = [
+        (settings.ip, settings.port, "--port"),
+        ("127.0.0.1", settings.hub_api_port, "--hub-api-port"),
+        ("127.0.0.1", settings.proxy_api_port, "--proxy-api-port"),
+        ("127.0.0.1", settings.catalog_port, "--catalog-port"),
+    ]
+    for host, port, flag in wanted:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                raise UpError(
+                    f"port {port} on {host} is in use ({e.strerror}): is tkhub already "
+                    f"running? Stop it, or choose another port with {flag}."
+                ) from e
+
+
+def ensure_first_admin(settings: Settings) -> FirstAdmin | None:
+    """Create ``admin`` with a generated password when there is no account at all."""
+    store = UserStore(users_file(settings))
+    if store.load():
+        return None
+    password = generate_password()
+    store.add(FIRST_ADMIN, password, admin=True)
+    path = settings.secrets_dir / INITIAL_PASSWORD_FILE
+    write_private(path, password + "\n")
+    return FirstAdmin(FIRST_ADMIN, password, path)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def live_server_keys(hub_db: Path) -> set[str]:
+    """``user/server`` of servers whose recorded process still runs (hub DB, read-only)."""
+    if not hub_db.exists():
+        return set()
+    try:
+        with sqlite3.connect(f"file:{hub_db}?mode=ro", uri=True) as db:
+            rows = db.execute(
+                "SELECT users.name, spawners.name, spawners.state "
+                "FROM spawners JOIN users ON spawners.user_id = users.id"
+            ).fetchall()
+    except sqlite3.Error:
+        return set()
+    live = set()
+    for user, server, state in rows:
+        pid = json.loads(state or "{}").get("pid") if state else None
+        if _alive(pid):
+            live.add(f"{user}/{server or ''}")
+    return live
+
+
+def reconcile_gpus(settings: Settings) -> list[str]:
+    """Free GPUs still booked for servers that are gone; returns those servers."""
+    return ledger_for(settings).reconcile(live_server_keys(settings.state_dir / "jupyterhub.sqlite"))
+
+
+def hub_environment(settings: Settings, overrides: dict[str, Any]) -> dict[str, str]:
+    """The hub reads its settings again: pass the command-line ones down as TKHUB_*."""
+    env = dict(os.environ)
+    env["TKHUB_DATA_DIR"] = str(settings.data_dir)
+    for name, value in overrides.items():
+        if value is not None:
+            env[f"TKHUB_{name.upper()}"] = str(value)
+    proxy = proxy_command()
+    if proxy:  # the hub's PATH must find the proxy even from a plain shell
+        env["PATH"] = f"{Path(proxy).parent}:{env.get('PATH', '')}"
+    return env
+
+
+def wait_until_ready(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 180
+) -> bool:
+    """Poll the hub's API through the proxy; False if the hub exited first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{url}/hub/api", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
+    """Everything before the hub starts; raises ``UpError`` with a one-line reason."""
+    if proxy_command() is None:
+        raise UpError(
+            "configurable-http-proxy was not found: run `bash scripts/setup.sh up`, "
+            "or `npm install -g configurable-http-proxy`."
+        )
+    check_ports(settings)
+    try:
+        prepare_data_dir(settings)
+    except PermissionError as e:
+        raise UpError(f"cannot use the data directory {settings.data_dir}: {e.strerror}") from e
+    admin = ensure_first_admin(settings)
+    freed = reconcile_gpus(settings)
+    config = settings.state_dir / HUB_CONFIG_FILE
+    config.write_text(HUB_CONFIG)
+    return config, admin, freed
+
+
+def run_hub(
+    settings: Settings,
+    overrides: dict[str, Any],
+    config: Path,
+    on_ready: Callable[[], None] = lambda: None,
+    forward: Iterable[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+) -> int:
+    """Run JupyterHub until it exits; SIGINT/SIGTERM stop it (and its servers) cleanly."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+        cwd=settings.state_dir,
+        env=hub_environment(settings, overrides),
+        start_new_session=True,  # one Ctrl-C reaches the hub once, through us
+    )
+
+    def stop(signum: int, _frame: Any) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    for sig in forward:
+        signal.signal(sig, stop)
+    if wait_until_ready(settings.hub_url, proc):
+        on_ready()
+    return proc.wait()
