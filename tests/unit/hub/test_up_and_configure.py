@@ -1,0 +1,121 @@
+"""``tkhub up``'s preparation and ``tkhub.hub.configure``: real files, ports and SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from tkhub import up
+from tkhub.auth import UserStore, users_file
+from tkhub.config import load_settings
+from tkhub.gpu.ledger import ledger_for
+from tkhub.hub import configure
+from tkhub.hub.secrets import CLI_TOKEN, ensure_secret
+from tkhub.gpu.inventory import local_node
+from tkhub.gpu.model import GpuDevice, Inventory
+from tkhub.selection import Placement
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    return load_settings(data_dir=tmp_path / "data", max_servers_per_gpu=1)
+
+
+@pytest.fixture
+def fake_gpu_inventory() -> Inventory:
+    devices = [GpuDevice(str(i), f"GPU-{i}", "NVIDIA L4", 23034, 0, 0) for i in range(3)]
+    return Inventory(mode="local", nodes=(local_node(devices),))
+
+
+def test_configure_binds_loopback_and_wires_services(settings):
+    c = Config()
+    configure(c, settings)
+    assert c.JupyterHub.ip == "127.0.0.1" and c.JupyterHub.hub_ip == "127.0.0.1"
+    assert c.JupyterHub.spawner_class == "tkhub-local"
+    assert c.JupyterHub.authenticator_class == "tkhub-password"
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert services["catalog"]["url"] == settings.catalog_url
+    assert services["catalog"]["environment"]["TKHUB_DATA_DIR"] == str(settings.data_dir)
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    assert c.LocalSpawner.catalog_token == services["catalog"]["api_token"]
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert "delete:servers" in roles["idle-culler"]["scopes"]
+    for path, mode in ((settings.state_dir, 0o700), (settings.secrets_dir, 0o700),
+                       (settings.users_dir, 0o711)):  # fmt: skip
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+
+
+def test_configure_without_culler_and_secrets_kept(settings):
+    token = ensure_secret(settings, CLI_TOKEN)
+    c = Config()
+    configure(c, settings.model_copy(update={"cull_idle_timeout": 0}))
+    assert "idle-culler" not in {s["name"] for s in c.JupyterHub.services}
+    assert ensure_secret(settings, CLI_TOKEN) == token  # reused, not regenerated
+
+
+def test_the_generated_config_loads_in_jupyterhub(settings, tmp_path: Path):
+    """The file `tkhub up` writes, loaded by JupyterHub's own config loader."""
+    config_file = tmp_path / "jupyterhub_config.py"
+    config_file.write_text(up.HUB_CONFIG)
+    code = (
+        "from jupyterhub.app import JupyterHub; app = JupyterHub(); "
+        f"app.load_config_file({str(config_file)!r}); "
+        "print(app.config.JupyterHub.spawner_class)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "TKHUB_DATA_DIR": str(settings.data_dir)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "tkhub-local"
+
+
+def test_first_admin_once(settings):
+    first = up.ensure_first_admin(settings)
+    assert first is not None and first.name == "admin"
+    assert UserStore(users_file(settings)).verify("admin", first.password)
+    assert stat.S_IMODE(first.password_file.stat().st_mode) == 0o600
+    assert up.ensure_first_admin(settings) is None  # never a second time
+
+
+def test_busy_port_is_one_clear_line(settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        with pytest.raises(up.UpError, match=f"port {busy} on 127.0.0.1 is in use.*--port"):
+            up.check_ports(settings.model_copy(update={"port": busy}))
+
+
+def _hub_db(path: Path, rows: list[tuple[str, str, dict]]) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("CREATE TABLE spawners (id INTEGER PRIMARY KEY, user_id INT, name TEXT, state TEXT)")
+        for i, (user, server, state) in enumerate(rows, start=1):
+            db.execute("INSERT INTO users VALUES (?, ?)", (i, user))
+            db.execute("INSERT INTO spawners VALUES (?, ?, ?, ?)", (i, i, server, json.dumps(state)))
+
+
+def test_restart_frees_gpus_of_servers_that_died(settings, fake_gpu_inventory):
+    settings.state_dir.mkdir(parents=True)
+    ledger = ledger_for(settings)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    ledger.allocate("alive/", Placement("auto", count=1), fake_gpu_inventory)
+    ledger.allocate("dead/", Placement("auto", count=1), fake_gpu_inventory)
+    ledger.allocate("unknown/gpu", Placement("auto", count=1), fake_gpu_inventory)
+    _hub_db(settings.state_dir / "jupyterhub.sqlite",
+            [("alive", "", {"pid": os.getpid()}), ("dead", "", {"pid": dead.pid})])  # fmt: skip
+    assert up.reconcile_gpus(settings) == ["dead/", "unknown/gpu"]
+    holders = [k for keys in ledger.holders().values() for k in keys]
+    assert holders == ["alive/"]
