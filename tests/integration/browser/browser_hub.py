@@ -71,10 +71,10 @@ c.JupyterHub.load_roles = [
     {{"name": "user", "scopes": ["self", "access:services"]}},
 ]
 c.JupyterHub.api_tokens = {{{admin_token!r}: "admin"}}
-c.JupyterHub.spawner_class = "page_spawner.PageSpawner"
-c.PageSpawner.catalog_url = "http://127.0.0.1:{catalog_port}"
-c.PageSpawner.catalog_token = {service!r}
-c.PageSpawner.home_dir_template = {data!r} + "/users/{{username}}"
+c.JupyterHub.spawner_class = "tkhub-local"
+c.LocalSpawner.catalog_url = "http://127.0.0.1:{catalog_port}"
+c.LocalSpawner.catalog_token = {service!r}
+c.LocalSpawner.data_dir = {data!r}
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
 c.Spawner.default_url = "/lab"

@@ -1,6 +1,6 @@
 """Fixtures for the spawn page in a real browser against a real hub.
 
-- ``page_hub`` (module): JupyterHub + configurable-http-proxy + the catalog service
+- ``page_hub`` (module): JupyterHub with tkhub's LocalSpawner + configurable-http-proxy + the catalog service
   (managed service ``catalog``) on free 127.0.0.1 ports, data under /tmp (0755), our
   templates, two GPUs faked at NVML (the hardware boundary) in the hub process,
   users ``alice`` and ``admin`` (dummy authenticator, any password), an admin API
@@ -38,6 +38,8 @@ from browser_hub import (
 )
 
 from tkhub.spawners.form import TEMPLATES_DIR
+from tkhub.spawners.layout import system_account_name
+from tkhub.spawners.system_users import remove_account
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,8 @@ def page_hub() -> Iterator[PageHub]:
             proc.kill()
             proc.wait()
         log.close()
+        for user in ("alice", "admin"):  # the system accounts LocalSpawner made as root
+            remove_account(system_account_name(user))
         shutil.rmtree(root, ignore_errors=True)
 
 
