@@ -1,5 +1,117 @@
-"""Placeholder: filled in by its owner."""
+"""``tkhub env``: register local Python environments in the running catalog, list, remove.
+
+Unlike ``tkhub catalog`` these go through the catalog's API with the CLI's hub
+token, so the catalog validates each write and the spawn page sees it at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tkhub.catalog.client import CatalogClient
+from tkhub.catalog.schemas import GpuNeed, ImageCreate, ImagePublic, Kind
+from tkhub.cli.common import DataDir, catalog_call, describe_detail, fail, settings_from
+from tkhub.environments import EnvironmentCheckError, check_local_environment
 
 app = typer.Typer(no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="Catalog name: lowercase letters, digits, '.-_'.")]
+
+
+def _entry(
+    name: str, python: str, display_name: str, description: str, gpu: GpuNeed
+) -> ImageCreate:
+    try:
+        return ImageCreate(
+            name=name,
+            kind=Kind.local,
+            python=python,
+            display_name=display_name,
+            description=description,
+            gpu=gpu,
+        )
+    except ValidationError as e:
+        fail(describe_detail(e.errors(include_url=False)), 2)
+
+
+@app.command()
+def add(
+    name: Name,
+    python: Annotated[
+        str, typer.Option("--python", help="The environment's interpreter (has jupyterhub).")
+    ],
+    display_name: Annotated[str, typer.Option(help="Title on the spawn page.")] = "",
+    description: Annotated[str, typer.Option(help="One or two sentences.")] = "",
+    gpu: Annotated[GpuNeed, typer.Option(help="Whether servers need a GPU.")] = GpuNeed.optional,
+    default: Annotated[
+        bool, typer.Option("--default", help="Preselect it on the spawn page.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Check a Python environment here, then add it to the catalog as a local entry."""
+    # abspath, not resolve(): a virtualenv's python is a symlink to the base
+    # interpreter, and resolving it would lose the environment's packages.
+    entry = _entry(name, os.path.abspath(python), display_name, description, gpu)
+    settings = settings_from(data_dir)
+    try:
+        info = check_local_environment(entry.python or "")
+    except EnvironmentCheckError as e:
+        fail(str(e))
+    typer.echo(
+        f"Checked {info.python}: Python {info.python_version}, "
+        f"jupyterhub {info.jupyterhub_version}."
+    )
+
+    async def register(client: CatalogClient) -> ImagePublic:
+        created = await client.create_image(entry)
+        # set_default moves the default from another entry in one step; a
+        # create with default=true would be refused while another one holds it.
+        return await client.set_default(entry.name) if default else created
+
+    created = catalog_call(settings, register)
+    as_default = " as the default" if created.default else ""
+    typer.echo(f"Added {created.name} to the catalog at {settings.catalog_url}{as_default}.")
+
+
+@app.command("list")
+def list_entries(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the catalog's environments, hidden ones included."""
+    settings = settings_from(data_dir)
+    images = catalog_call(settings, lambda c: c.list_images(include_hidden=True))
+    if as_json:
+        typer.echo(json.dumps([i.model_dump(mode="json") for i in images], indent=2))
+        return
+    table = Table(title=f"Environments: {len(images)}")
+    for column in ("Name", "Display name", "Kind", "Python / image", "GPU", "Default", "Source"):
+        table.add_column(column)
+    for image in images:
+        hidden = " [dim](hidden)[/dim]" if image.hidden else ""
+        table.add_row(
+            escape(image.name) + hidden,
+            escape(image.display_name),
+            image.kind.value,
+            escape(image.python or image.image or ""),
+            image.gpu.value,
+            "yes" if image.default else "",
+            image.source.value,
+        )
+    Console().print(table)
+
+
+@app.command()
+def remove(name: Name, data_dir: DataDir = None) -> None:
+    """Remove an entry from the catalog (running servers keep running)."""
+    settings = settings_from(data_dir)
+    catalog_call(settings, lambda c: c.delete_image(name))
+    typer.echo(f"Removed {name} from the catalog.")

@@ -1,0 +1,137 @@
+"""Fixtures for ``tkhub env`` / ``tkhub status`` against a real hub and a real catalog.
+
+- ``hub`` (module): the catalog tests' real JupyterHub + configurable-http-proxy
+  (users ``admin``, ``alice``, ... and their tokens), here with a spawner that
+  really starts ``jupyterhub-singleuser`` (as this user, homes in the hub's temp
+  directory), so ``tkhub status`` has servers to show.
+- ``serve(app) -> url``: runs an ASGI app with uvicorn on a free 127.0.0.1 port.
+- ``stack``: a tkhub data directory whose ``tkhub.yaml`` points at ``hub`` and at a
+  catalog app (``create_app``, SQLite in the data directory) served for this test,
+  with the hub admin's token as ``secrets/cli-token`` (mode 0600). See ``Stack``.
+- ``tkhub(data_dir, *args) -> Result``: runs the CLI in-process (CliRunner, wide
+  terminal).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from tkhub.catalog.app import create_app
+from tkhub.catalog.auth import make_hub_auth
+from tkhub.cli import app as cli_app
+from tkhub.config import load_settings
+
+
+def _catalog_fixtures() -> ModuleType:
+    """The catalog tests' conftest as a private module copy (one hub definition)."""
+    path = Path(__file__).parents[1] / "catalog" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("tkhub_cli_test_hub", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+_hub_module = _catalog_fixtures()
+SINGLEUSER = Path(sys.executable).parent / "jupyterhub-singleuser"
+# Appended to the catalog hub's config (str.format'ed: braces doubled). Servers run
+# as this user, which the default spawner cannot do; root needs --allow-root.
+_hub_module.HUB_CONFIG += """
+import os
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = os.path.join(os.getcwd(), "home", "{{username}}")
+c.Spawner.cmd = [{singleuser!r}]
+c.Spawner.args = ["--allow-root"]
+c.Spawner.default_url = "/tree"
+c.Spawner.start_timeout = 60
+c.Spawner.http_timeout = 60
+""".replace("{singleuser!r}", repr(str(SINGLEUSER)))
+hub = _hub_module.hub
+free_port = _hub_module.free_port
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Any], str]]:
+    import uvicorn
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Any) -> str:
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        for _ in range(200):
+            if server.started:
+                return f"http://127.0.0.1:{port}"
+            time.sleep(0.05)
+        pytest.fail("the catalog service did not start")
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    hub: Any  # the catalog conftest's Hub
+    catalog_url: str
+
+    @staticmethod
+    def unused_port() -> int:
+        return int(free_port())
+
+    def configure(self, **settings: Any) -> None:
+        """Merge ``settings`` into the data directory's tkhub.yaml."""
+        path = self.data_dir / "tkhub.yaml"
+        current = yaml.safe_load(path.read_text()) if path.exists() else {}
+        path.write_text(yaml.safe_dump({**(current or {}), **settings}))
+
+
+@pytest.fixture
+def stack(hub: Any, serve: Callable[[Any], str]) -> Iterator[Stack]:
+    root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-cli-data-"))
+    data = Stack(root, hub, "")
+    data.configure(port=urlsplit(hub.url).port)
+    token = root / "secrets" / "cli-token"
+    token.parent.mkdir(mode=0o700)
+    token.write_text(hub.tokens["admin"] + "\n")
+    token.chmod(0o600)
+    settings = load_settings(data_dir=root)
+    catalog = create_app(
+        settings, hub_auth=make_hub_auth(hub.api_url, hub.service_token), service_prefix=""
+    )
+    data.catalog_url = serve(catalog)
+    data.configure(catalog_port=urlsplit(data.catalog_url).port)
+    yield data
+    catalog.state.engine.dispose()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def tkhub() -> Callable[..., Result]:
+    def run(data_dir: Path, *args: str) -> Result:
+        argv = [*args, "--data-dir", str(data_dir)]
+        return CliRunner().invoke(cli_app, argv, env={"COLUMNS": "250"})  # one row a line
+
+    return run
