@@ -1,0 +1,212 @@
+"""``tkhub up`` end to end, as a new user meets it: sign in, pick, land in JupyterLab.
+
+One ``tkhub up`` (real JupyterHub, proxy, catalog service, idle culler, LocalSpawner)
+serves the whole module; the last test stops it with Ctrl-C (SIGINT).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from local_hub import LocalHub, first_admin_password, running_tkhub_up, xsrf
+
+from tkhub.auth import UserStore
+from tkhub.gpu import nvml
+from tkhub.spawners.layout import system_account_name
+
+NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
+            "nbformat_minor": 5}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hub() -> Iterator[LocalHub]:
+    with running_tkhub_up() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin(hub: LocalHub) -> httpx.Client:
+    client = hub.sign_in("admin", first_admin_password(hub.printed()))
+    yield client
+    client.close()
+
+
+def has_gpu() -> bool:
+    try:
+        return bool(nvml.read_devices())
+    except nvml.NvmlUnavailable:
+        return False
+
+
+def refused(hub: LocalHub, user: str, options: dict) -> str:
+    """Spawn through the REST API; return the hub's message for the refused spawn."""
+    response = hub.spawn(user, options)
+    assert response.status_code >= 400, response.text
+    assert hub.server(user) is None  # nothing half-started
+    return str(response.json()["message"])
+
+
+def test_first_start_prints_the_admin_password_once_and_keeps_secrets_private(hub: LocalHub):
+    printed = hub.printed()
+    password = first_admin_password(printed)
+    assert printed.count(password) == 1
+    secrets = hub.data_dir / "secrets"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    for name in ("users.json", "initial-admin-password", "cli-token", "catalog-service-token"):
+        assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600, name
+    assert password not in (secrets / "users.json").read_text()  # only its scrypt hash
+    assert "tkhub is ready: open http://127.0.0.1:" in printed
+
+
+def test_wrong_password_is_refused(hub: LocalHub):
+    with httpx.Client(base_url=hub.url, timeout=30) as client:
+        client.get("/hub/login")
+        response = client.post(
+            "/hub/login",
+            data={"username": "admin", "password": "wrong", "_xsrf": xsrf(client, "/hub/")},
+        )
+    assert response.status_code == 403
+    assert "Invalid username or password" in response.text
+
+
+def test_spawn_page_lists_this_machines_python(hub: LocalHub, admin: httpx.Client):
+    page = admin.get("/hub/spawn")
+    assert page.status_code == 200
+    assert "Python (this machine)" in page.text
+    assert 'name="image"' in page.text and 'value="python"' in page.text
+
+
+def test_form_start_lands_in_jupyterlab_in_notebooks(hub: LocalHub, admin: httpx.Client):
+    admin.get("/hub/spawn")
+    response = admin.post(
+        "/hub/spawn",
+        data={"image": "python", "gpu": "none", "_xsrf": xsrf(admin, "/hub/")},
+        follow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[-2000:]
+    server = hub.wait_ready("admin")
+    assert server["user_options"]["image"] == ["python"]
+
+    lab = admin.get("/user/admin/lab")  # the OAuth round trip through the hub
+    assert lab.status_code == 200 and "JupyterLab" in lab.text
+    put = admin.put(
+        "/user/admin/api/contents/first.ipynb",
+        json=NOTEBOOK,
+        headers={"X-XSRFToken": xsrf(admin, "/user/admin/")},
+    )
+    assert put.status_code == 201, put.text
+    saved = hub.data_dir / "users" / "admin" / "thinkube" / "notebooks" / "first.ipynb"
+    assert saved.exists()
+    if os.geteuid() == 0:  # the server ran as the user's own account
+        assert saved.owner() == system_account_name("admin")
+
+
+def test_notebooks_persist_into_another_environment(hub: LocalHub, admin: httpx.Client):
+    other = {"name": "python-two", "display_name": "Python two", "kind": "local",
+             "python": sys.executable}  # fmt: skip
+    assert hub.catalog("POST", "/images", json=other).status_code == 201
+    hub.stop("admin")
+    scratch = hub.data_dir / "users" / "admin" / "scratch"
+    assert scratch.is_dir() and not any(scratch.iterdir())
+    assert hub.spawn("admin", {"image": "python-two"}).status_code in (201, 202)
+    server = hub.wait_ready("admin")
+    assert server["state"]["environment"] == "python-two"
+    assert admin.get("/user/admin/lab").status_code == 200  # signs in to the new server
+    listing = admin.get("/user/admin/api/contents").json()
+    assert "first.ipynb" in {item["name"] for item in listing["content"]}
+    hub.stop("admin")
+
+
+def test_unknown_hidden_and_container_environments_are_refused(hub: LocalHub):
+    hub.add_user("bob")
+    assert "there is no environment named 'nope'" in refused(hub, "bob", {"image": "nope"})
+    hidden = {"name": "old", "kind": "local", "python": sys.executable, "hidden": True}
+    assert hub.catalog("POST", "/images", json=hidden).status_code == 201
+    assert "there is no environment named 'old'" in refused(hub, "bob", {"image": "old"})
+    image = {"name": "cuda-image", "kind": "oci", "image": "registry.example.org/x:1"}
+    assert hub.catalog("POST", "/images", json=image).status_code == 201
+    assert "container image" in refused(hub, "bob", {"image": "cuda-image"})
+
+
+@pytest.mark.skipif(has_gpu(), reason="checks the message of a machine without GPUs")
+def test_gpu_choice_without_gpu_says_why(hub: LocalHub):
+    hub.add_user("bob")
+    assert "no GPU on this machine" in refused(hub, "bob", {"image": "python", "gpu": "auto"})
+
+
+def test_slow_catalog_fails_fast_and_the_hub_recovers(hub: LocalHub, admin: httpx.Client):
+    hub.add_user("carol")
+    pid = hub.catalog_pid()
+    os.kill(pid, signal.SIGSTOP)  # the catalog hangs: accepts connections, never answers
+    try:
+        started = time.monotonic()
+        page = admin.get("/hub/spawn")
+        assert time.monotonic() - started < 15
+        assert "did not answer within 5 s" in page.text
+        started = time.monotonic()
+        message = refused(hub, "carol", {"image": "python"})
+        assert time.monotonic() - started < 15
+        assert "did not answer within 5 s" in message
+        assert hub.api("GET", "/").status_code == 200  # the hub itself stays up
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert "Python (this machine)" in admin.get("/hub/spawn").text
+    assert hub.spawn("carol", {"image": "python"}).status_code in (201, 202)
+    hub.wait_ready("carol")
+    hub.stop("carol")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-user accounts need the hub to run as root")
+def test_users_cannot_read_each_others_files(hub: LocalHub):
+    store = UserStore(hub.data_dir / "secrets" / "users.json")
+    for name in ("dora", "erin"):
+        store.add(name, f"{name}-password-1")
+        hub.add_user(name)
+        assert hub.spawn(name, {"image": "python"}).status_code in (201, 202)
+        hub.wait_ready(name)
+    users = hub.data_dir / "users"
+    secret = users / "erin" / "thinkube" / "notebooks" / "secret.txt"
+    secret.write_text("erin's")
+
+    def as_user(name: str, *cmd: str) -> subprocess.CompletedProcess[str]:
+        account = system_account_name(name)
+        return subprocess.run(["runuser", "-u", account, "--", *cmd], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+
+    assert as_user("dora", "cat", str(secret)).returncode != 0
+    assert as_user("dora", "ls", str(users)).returncode != 0  # no listing of other users
+    assert as_user("dora", "ls", str(users / "dora" / "thinkube" / "notebooks")).returncode == 0
+    shared = users / "dora" / "thinkube" / "datasets" / "shared.csv"
+    assert as_user("dora", "sh", "-c", f"echo a,b > {shared}").returncode == 0
+    assert as_user("erin", "cat", str(hub.data_dir / "shared" / "datasets" / "shared.csv")).stdout
+
+    # and through the hub: Dora's sign-in does not open Erin's server
+    dora = hub.sign_in("dora", "dora-password-1")
+    response = dora.get("/user/erin/api/contents")
+    dora.close()
+    assert response.status_code in (403, 404) or "erin" not in str(response.url)
+    for name in ("dora", "erin"):
+        hub.stop(name)
+
+
+def test_ctrl_c_stops_the_hub_and_its_servers(hub: LocalHub):
+    hub.add_user("frank")
+    assert hub.spawn("frank", {"image": "python"}).status_code in (201, 202)
+    pid = hub.wait_ready("frank")["state"]["pid"]
+    hub.proc.send_signal(signal.SIGINT)
+    assert hub.proc.wait(timeout=60) == 0, hub.printed()[-3000:]
+    assert "tkhub stopped." in hub.printed()
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):  # the server's process is gone, too
+            os.kill(pid, 0)
+            time.sleep(0.2)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(hub.url, timeout=5)
