@@ -144,9 +144,11 @@ def _wait_ready_line(hub: LocalHub, timeout: float = 180) -> None:
 
 
 @contextmanager
-def running_tkhub_up(*extra: str) -> Iterator[LocalHub]:
-    root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-up-"))
-    root.chmod(0o755)  # users' accounts must reach their homes below it
+def running_tkhub_up(*extra: str, root: Path | None = None, keep: bool = False) -> Iterator[LocalHub]:
+    """``tkhub up`` in ``root`` (a new /tmp directory by default); removed unless ``keep``."""
+    if root is None:
+        root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-up-"))
+        root.chmod(0o755)  # users' accounts must reach their homes below it
     data = root / "data"
     port, catalog_port = free_port(), free_port()
     args = [
@@ -154,7 +156,7 @@ def running_tkhub_up(*extra: str) -> Iterator[LocalHub]:
         "--hub-api-port", str(free_port()), "--proxy-api-port", str(free_port()),
         "--catalog-port", str(catalog_port), *extra,
     ]  # fmt: skip
-    output = root / "up.log"
+    output = root / f"up-{port}.log"
     with open(output, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
     hub = LocalHub(f"http://127.0.0.1:{port}", data, proc, output, catalog_port)
@@ -169,9 +171,10 @@ def running_tkhub_up(*extra: str) -> Iterator[LocalHub]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for user in hub.users | {"admin"}:
-            remove_account(system_account_name(user))
-        shutil.rmtree(root, ignore_errors=True)
+        if not keep:
+            for user in hub.users | {"admin"}:
+                remove_account(system_account_name(user))
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def first_admin_password(printed: str) -> str:

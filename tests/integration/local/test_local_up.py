@@ -7,12 +7,15 @@ serves the whole module; the last test stops it with Ctrl-C (SIGINT).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +24,7 @@ from local_hub import LocalHub, first_admin_password, running_tkhub_up, xsrf
 from tkhub.auth import UserStore
 from tkhub.gpu import nvml
 from tkhub.spawners.layout import system_account_name
+from tkhub.spawners.system_users import remove_account
 
 NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
             "nbformat_minor": 5}}  # fmt: skip
@@ -28,8 +32,15 @@ NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbform
 
 @pytest.fixture(scope="module")
 def hub() -> Iterator[LocalHub]:
-    with running_tkhub_up() as running:
-        yield running
+    root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-up-"))
+    root.chmod(0o755)  # users' accounts must reach their homes below it
+    try:
+        with running_tkhub_up(root=root, keep=True) as running:
+            yield running
+    finally:
+        for user in ("admin", "bob", "carol", "dora", "erin", "frank", "gina"):
+            remove_account(system_account_name(user))
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +175,25 @@ def test_slow_catalog_fails_fast_and_the_hub_recovers(hub: LocalHub, admin: http
     hub.stop("carol")
 
 
+def test_killed_catalog_fails_the_spawn_and_comes_back(hub: LocalHub):
+    hub.add_user("gina")
+    os.kill(hub.catalog_pid(), signal.SIGKILL)
+    message = refused(hub, "gina", {"image": "python"})
+    assert "cannot be reached" in message
+    assert hub.api("GET", "/").status_code == 200
+    # JupyterHub restarts its managed service; spawning works again without us
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        response = hub.spawn("gina", {"image": "python"})
+        if response.status_code in (201, 202):
+            break
+        time.sleep(2)
+    else:
+        raise AssertionError(f"the catalog did not come back:\n{hub.printed()[-3000:]}")
+    hub.wait_ready("gina")
+    hub.stop("gina")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="per-user accounts need the hub to run as root")
 def test_users_cannot_read_each_others_files(hub: LocalHub):
     store = UserStore(hub.data_dir / "secrets" / "users.json")
@@ -210,3 +240,19 @@ def test_ctrl_c_stops_the_hub_and_its_servers(hub: LocalHub):
             time.sleep(0.2)
     with pytest.raises(httpx.ConnectError):
         httpx.get(hub.url, timeout=5)
+
+
+def test_after_a_restart_the_notebook_is_still_there(hub: LocalHub):
+    """The same data directory, a new `tkhub up`: same admin, same files, no new password."""
+    root = hub.data_dir.parent
+    with running_tkhub_up(root=root, keep=True) as again:
+        assert "First start" not in again.printed()
+        client = again.sign_in("admin", first_admin_password(hub.printed()))
+        try:
+            assert again.spawn("admin", {"image": "python"}).status_code in (201, 202)
+            again.wait_ready("admin")
+            assert client.get("/user/admin/lab").status_code == 200
+            listing = client.get("/user/admin/api/contents").json()
+            assert "first.ipynb" in {item["name"] for item in listing["content"]}
+        finally:
+            client.close()
