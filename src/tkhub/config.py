@@ -20,6 +20,9 @@ CONFIG_FILE_NAME = "tkhub.yaml"
 
 
 def default_data_dir() -> Path:
+    """/var/lib/tkhub for root (users' accounts must reach their homes), else XDG."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/tkhub")
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "tkhub"

@@ -27,10 +27,12 @@ from tkhub.auth import UserStore, generate_password, users_file, write_private
 from tkhub.config import Settings
 from tkhub.gpu.ledger import ledger_for
 from tkhub.hub.config import prepare_data_dir, proxy_command
+from tkhub.spawners.system_users import running_as_root, unreachable_part
 
 HUB_CONFIG_FILE = "jupyterhub_config.py"
 INITIAL_PASSWORD_FILE = "initial-admin-password"
 FIRST_ADMIN = "admin"
+NOBODY = 65534  # an account with no rights: what every user's account can reach, at least
 
 HUB_CONFIG = '''\
 # Written by `tkhub up`; edits are overwritten. Settings live in tkhub.yaml.
@@ -135,20 +137,31 @@ def hub_environment(settings: Settings, overrides: dict[str, Any]) -> dict[str, 
 
 
 def wait_until_ready(
-    url: str, proc: subprocess.Popen[bytes], timeout: float = 180
+    settings: Settings, proc: subprocess.Popen[bytes], timeout: float = 180
 ) -> bool:
-    """Poll the hub's API through the proxy; False if the hub exited first."""
+    """The hub's API answers, then answers through the proxy; False if the hub exited first.
+
+    The hub itself is asked first: asking the proxy earlier only makes it log refused
+    connections to a hub that is still starting.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{url}/hub/api", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
+    for url in (f"http://127.0.0.1:{settings.hub_api_port}/hub/api", f"{settings.hub_url}/hub/api"):
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+    return True
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
@@ -159,6 +172,14 @@ def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
             "or `npm install -g configurable-http-proxy`."
         )
     check_ports(settings)
+    if running_as_root():
+        blocked = unreachable_part(_existing(settings.users_dir), NOBODY, [])
+        if blocked is not None:
+            raise UpError(
+                f"users' servers could not reach their homes in {settings.users_dir}: "
+                f"{blocked} is private. Choose a data directory other accounts can "
+                "enter, such as /var/lib/tkhub (--data-dir)."
+            )
     try:
         prepare_data_dir(settings)
     except PermissionError as e:
@@ -168,6 +189,21 @@ def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
     config = settings.state_dir / HUB_CONFIG_FILE
     config.write_text(HUB_CONFIG)
     return config, admin, freed
+
+
+def interpreter_warning() -> str | None:
+    """As root, whether users' accounts can run this Python ("Python (this machine)")."""
+    if not running_as_root():
+        return None
+    blocked = unreachable_part(Path(sys.executable), NOBODY, [])
+    if blocked is None:
+        return None
+    return (
+        f"users' accounts cannot run this Python ({sys.executable}): {blocked} is "
+        "private, so 'Python (this machine)' will be refused at spawn. Install tkhub "
+        "where all users can read it (e.g. /opt/tkhub), or register another "
+        "environment with `tkhub env add`."
+    )
 
 
 def run_hub(
@@ -191,6 +227,6 @@ def run_hub(
 
     for sig in forward:
         signal.signal(sig, stop)
-    if wait_until_ready(settings.hub_url, proc):
+    if wait_until_ready(settings, proc):
         on_ready()
     return proc.wait()

@@ -72,6 +72,9 @@ def up(
         raise typer.Exit(1) from None
 
     out.print(f"Data directory: {settings.data_dir}")
+    warning = local_up.interpreter_warning()
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
     if freed:
         out.print(f"Freed GPUs held by servers that are gone: {', '.join(freed)}")
     if admin is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,18 @@ def test_restart_frees_gpus_of_servers_that_died(settings, fake_gpu_inventory):
     assert up.reconcile_gpus(settings) == ["dead/", "unknown/gpu"]
     holders = [k for keys in ledger.holders().values() for k in keys]
     assert holders == ["alive/"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="per-user accounts exist only for a root hub")
+def test_a_data_dir_users_cannot_enter_is_refused_and_nothing_created():
+    root = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own tmp_path is private itself
+    root.chmod(0o755)
+    private = root / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    settings = load_settings(data_dir=private / "data")
+    with pytest.raises(up.UpError, match=f"{private} is private"):
+        up.prepare(settings.model_copy(update={"port": 0, "hub_api_port": 0,
+                                               "proxy_api_port": 0, "catalog_port": 0}))  # fmt: skip
+    assert not (private / "data").exists()
+    shutil.rmtree(root)
