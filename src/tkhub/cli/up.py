@@ -26,17 +26,17 @@ def up(
         Path | None, typer.Option("--data-dir", help="Where users' files and all state live.")
     ] = None,
     ip: Annotated[
-        str | None, typer.Option("--ip", help="Address the hub listens on [default: 127.0.0.1].")
+        str | None, typer.Option("--ip", help="Address the hub listens on (default 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Hub port [default: 8000].")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Hub port (default 8000).")] = None,
     hub_api_port: Annotated[
-        int | None, typer.Option("--hub-api-port", help="Hub API port [default: 8081].")
+        int | None, typer.Option("--hub-api-port", help="Hub API port (default 8081).")
     ] = None,
     proxy_api_port: Annotated[
-        int | None, typer.Option("--proxy-api-port", help="Proxy API port [default: 8001].")
+        int | None, typer.Option("--proxy-api-port", help="Proxy API port (default 8001).")
     ] = None,
     catalog_port: Annotated[
-        int | None, typer.Option("--catalog-port", help="Catalog service port [default: 8011].")
+        int | None, typer.Option("--catalog-port", help="Catalog service port (default 8011).")
     ] = None,
     database_url: Annotated[
         str | None,
