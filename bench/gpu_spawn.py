@@ -1,7 +1,7 @@
 """Spawn-to-ready of a GPU server versus a CPU server, through a real local hub.
 
 Needs an NVIDIA GPU (prints a message and exits 0 without one). Alternates CPU and
-GPU spawns of the default "this-machine" environment; goal: GPU/CPU <= 1.10.
+GPU spawns of the default "python" environment ("Python (this machine)"); goal: GPU/CPU <= 1.10.
 
     .venv/bin/python bench/gpu_spawn.py [rounds]
 """
@@ -28,7 +28,7 @@ def _harness():
 
 def spawn_seconds(hub, user: str, gpu: str) -> float:
     start = time.perf_counter()
-    response = hub.spawn(user, {"image": ["this-machine"], "gpu": [gpu]})
+    response = hub.spawn(user, {"image": ["python"], "gpu": [gpu]})
     if response.status_code not in (201, 202):
         raise SystemExit(f"spawn failed ({response.status_code}): {response.text}")
     hub.wait_ready(user)

@@ -34,13 +34,13 @@ INITIAL_PASSWORD_FILE = "initial-admin-password"
 FIRST_ADMIN = "admin"
 NOBODY = 65534  # an account with no rights: what every user's account can reach, at least
 
-HUB_CONFIG = '''\
+HUB_CONFIG = """\
 # Written by `tkhub up`; edits are overwritten. Settings live in tkhub.yaml.
 from tkhub.config import load_settings
 from tkhub.hub import configure
 
 configure(get_config(), load_settings())  # noqa: F821
-'''
+"""
 
 
 class UpError(Exception):
@@ -120,7 +120,9 @@ def live_server_keys(hub_db: Path) -> set[str]:
 
 def reconcile_gpus(settings: Settings) -> list[str]:
     """Free GPUs still booked for servers that are gone; returns those servers."""
-    return ledger_for(settings).reconcile(live_server_keys(settings.state_dir / "jupyterhub.sqlite"))
+    return ledger_for(settings).reconcile(
+        live_server_keys(settings.state_dir / "jupyterhub.sqlite")
+    )
 
 
 def hub_environment(settings: Settings, overrides: dict[str, Any]) -> dict[str, str]:

@@ -22,10 +22,10 @@ def _resource_for(placement: Placement, inventory: Inventory) -> tuple[str, str 
                     return pool.resource, pool.model.split(" MIG ")[0]
         raise SelectionError("gpu", f"there is no GPU model {placement.value!r} in the cluster")
     if placement.kind == "node":
-        node = next((n for n in inventory.nodes if n.name == placement.value), None)
-        if node is None:
+        chosen = next((n for n in inventory.nodes if n.name == placement.value), None)
+        if chosen is None:
             raise SelectionError("gpu", f"there is no GPU node {placement.value!r}")
-        free_pools = sorted(node.pools, key=lambda p: (p.resource != GPU_RESOURCE, -p.free))
+        free_pools = sorted(chosen.pools, key=lambda p: (p.resource != GPU_RESOURCE, -p.free))
         return (free_pools[0].resource if free_pools else GPU_RESOURCE), None
     return GPU_RESOURCE, None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _mig_devices(pynvml, handle, parent: int, name: str) -> list[NvmlDevice]:
+def _mig_devices(pynvml: Any, handle: Any, parent: int, name: str) -> list[NvmlDevice]:
     """The MIG devices of one GPU in MIG mode, numbered as ``nvidia-smi -L`` does."""
     found: list[NvmlDevice] = []
     for slot in range(pynvml.nvmlDeviceGetMaxMigDeviceCount(handle)):
@@ -55,7 +56,7 @@ def _mig_devices(pynvml, handle, parent: int, name: str) -> list[NvmlDevice]:
     return found
 
 
-def _mig_enabled(pynvml, handle) -> bool:
+def _mig_enabled(pynvml: Any, handle: Any) -> bool:
     try:
         current, _pending = pynvml.nvmlDeviceGetMigMode(handle)
     except pynvml.NVMLError:
@@ -63,7 +64,7 @@ def _mig_enabled(pynvml, handle) -> bool:
     return bool(current)
 
 
-def _utilization(pynvml, handle) -> int | None:
+def _utilization(pynvml: Any, handle: Any) -> int | None:
     try:
         return int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
     except pynvml.NVMLError:

@@ -102,7 +102,9 @@ def _services(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, 
                 ],
             }
         )
-        roles.append({"name": CULLER_SERVICE, "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]})
+        roles.append(
+            {"name": CULLER_SERVICE, "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]}
+        )
     return services, roles
 
 

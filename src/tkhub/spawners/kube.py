@@ -44,7 +44,7 @@ SELECTION_TRAITS = (
 )
 
 
-class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):  # type: ignore[misc]
+class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
     """KubeSpawner that starts the catalog entry and placement the user selected."""
 
     fail_fast_grace_seconds = Float(
@@ -138,7 +138,8 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):  # type: ignore[misc]
             overrides = kubespawner_overrides(selection.placement, inventory)
         except SelectionError as e:
             raise SpawnRefused(f"{e.field}: {e.reason}") from e
-        environment = {**self.environment, **overrides.pop("environment", {})}
+        configured: dict[str, Any] = dict(self.environment)  # type: ignore[has-type]
+        environment = {**configured, **overrides.pop("environment", {})}
         self.environment = environment
         for trait, value in overrides.items():
             setattr(self, trait, value)

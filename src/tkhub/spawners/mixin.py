@@ -97,10 +97,10 @@ class TkSpawnerMixin(LoggingConfigurable):
 
     # --- the spawn page: form and launch links -------------------------------------
 
-    async def options_from_form(self, formdata: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def options_from_form(self, formdata: dict[str, Any]) -> dict[str, Any]:
         return await checked_options(self, formdata, link=False)
 
-    async def options_from_query(self, query: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+    async def options_from_query(self, query: dict[str, Any]) -> dict[str, Any]:
         return await checked_options(self, query, link=True)
 
     # --- start ------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Fixtures for the spawn page in a real browser against a real hub.
 
-- ``page_hub`` (module): JupyterHub with tkhub's LocalSpawner + configurable-http-proxy + the catalog service
-  (managed service ``catalog``) on free 127.0.0.1 ports, data under /tmp (0755), our
-  templates, two GPUs faked at NVML (the hardware boundary) in the hub process,
-  users ``alice`` and ``admin`` (dummy authenticator, any password), an admin API
+- ``page_hub`` (module): JupyterHub with tkhub's LocalSpawner, configurable-http-proxy
+  and the catalog service (managed service ``catalog``) on free 127.0.0.1 ports, data
+  under /tmp (0755), our templates, two GPUs faked at NVML (the hardware boundary) in
+  the hub process, users ``alice`` and ``admin`` (dummy authenticator, any password), an admin API
   token, and catalog entries added through the catalog API; see ``PageHub``.
   Servers it started are stopped and the directory removed afterwards.
 - ``browser`` (module): Debian's Chromium (``/usr/bin/chromium``), headless, driven by

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import secrets
 import shutil
 import socket
@@ -31,6 +30,8 @@ import httpx
 import pytest
 
 from tkhub.gpu import nvml
+from tkhub.spawners.layout import system_account_name
+from tkhub.spawners.system_users import remove_account
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -135,11 +136,8 @@ def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 def _remove_system_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return
-    subprocess.run(["userdel", "-r", name], check=False, capture_output=True)
+    """The account LocalSpawner made for hub user ``name`` (when the hub ran as root)."""
+    remove_account(system_account_name(name))
 
 
 @pytest.fixture(scope="module")

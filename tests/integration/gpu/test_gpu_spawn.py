@@ -78,7 +78,7 @@ def run_in_kernel(hub, user: str, code: str) -> dict:
 
 def test_gpu_server_sees_only_its_gpu_and_stop_frees_it(gpu_hub, nvml_gpus):
     alice, bob = gpu_hub.new_user(), gpu_hub.new_user()
-    started = gpu_hub.spawn(alice, {"image": ["this-machine"], "gpu": ["auto"]})
+    started = gpu_hub.spawn(alice, {"image": ["python"], "gpu": ["auto"]})
     assert started.status_code in (201, 202), started.text
     gpu_hub.wait_ready(alice)
     held = gpu_hub.held_by(alice)
@@ -91,7 +91,7 @@ def test_gpu_server_sees_only_its_gpu_and_stop_frees_it(gpu_hub, nvml_gpus):
 
     # the same GPU, asked for by another user, is refused at once; nothing starts
     index = next(d.index for d in nvml_gpus if d.uuid == held[0])
-    refused = gpu_hub.spawn(bob, {"image": ["this-machine"], "gpu": [f"device:{index}"]})
+    refused = gpu_hub.spawn(bob, {"image": ["python"], "gpu": [f"device:{index}"]})
     assert refused.status_code >= 400, refused.text
     said = refused.text + gpu_hub.tail()  # the API or the hub log carries the plain message
     assert "taken by another server" in said or "in use" in said, said
@@ -100,7 +100,7 @@ def test_gpu_server_sees_only_its_gpu_and_stop_frees_it(gpu_hub, nvml_gpus):
 
     gpu_hub.stop(alice)
     assert gpu_hub.held_by(alice) == []
-    again = gpu_hub.spawn(bob, {"image": ["this-machine"], "gpu": [f"device:{index}"]})
+    again = gpu_hub.spawn(bob, {"image": ["python"], "gpu": [f"device:{index}"]})
     assert again.status_code in (201, 202), again.text
     gpu_hub.wait_ready(bob)
     assert gpu_hub.held_by(bob) == [held[0]]

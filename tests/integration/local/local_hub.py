@@ -72,8 +72,8 @@ class LocalHub:
         return self.api("POST", path, json=options)
 
     def server(self, user: str, server: str = "") -> dict[str, Any] | None:
-        found: dict[str, Any] | None = self.api("GET", f"/users/{user}").json()["servers"].get(
-            server
+        found: dict[str, Any] | None = (
+            self.api("GET", f"/users/{user}").json()["servers"].get(server)
         )
         return found
 
@@ -144,7 +144,9 @@ def _wait_ready_line(hub: LocalHub, timeout: float = 180) -> None:
 
 
 @contextmanager
-def running_tkhub_up(*extra: str, root: Path | None = None, keep: bool = False) -> Iterator[LocalHub]:
+def running_tkhub_up(
+    *extra: str, root: Path | None = None, keep: bool = False
+) -> Iterator[LocalHub]:
     """``tkhub up`` in ``root`` (a new /tmp directory by default); removed unless ``keep``."""
     if root is None:
         root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-up-"))

@@ -19,11 +19,11 @@ from traitlets.config import Config
 from tkhub import up
 from tkhub.auth import UserStore, users_file
 from tkhub.config import load_settings
+from tkhub.gpu.inventory import local_node
 from tkhub.gpu.ledger import ledger_for
+from tkhub.gpu.model import GpuDevice, Inventory
 from tkhub.hub import configure
 from tkhub.hub.secrets import CLI_TOKEN, ensure_secret
-from tkhub.gpu.inventory import local_node
-from tkhub.gpu.model import GpuDevice, Inventory
 from tkhub.selection import Placement
 
 
@@ -102,10 +102,14 @@ def test_busy_port_is_one_clear_line(settings):
 def _hub_db(path: Path, rows: list[tuple[str, str, dict]]) -> None:
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
-        db.execute("CREATE TABLE spawners (id INTEGER PRIMARY KEY, user_id INT, name TEXT, state TEXT)")
+        db.execute(
+            "CREATE TABLE spawners (id INTEGER PRIMARY KEY, user_id INT, name TEXT, state TEXT)"
+        )
         for i, (user, server, state) in enumerate(rows, start=1):
             db.execute("INSERT INTO users VALUES (?, ?)", (i, user))
-            db.execute("INSERT INTO spawners VALUES (?, ?, ?, ?)", (i, i, server, json.dumps(state)))
+            db.execute(
+                "INSERT INTO spawners VALUES (?, ?, ?, ?)", (i, i, server, json.dumps(state))
+            )
 
 
 def test_restart_frees_gpus_of_servers_that_died(settings, fake_gpu_inventory):
@@ -132,7 +136,7 @@ def test_a_data_dir_users_cannot_enter_is_refused_and_nothing_created():
     private.chmod(0o700)
     settings = load_settings(data_dir=private / "data")
     with pytest.raises(up.UpError, match=f"{private} is private"):
-        up.prepare(settings.model_copy(update={"port": 0, "hub_api_port": 0,
-                                               "proxy_api_port": 0, "catalog_port": 0}))  # fmt: skip
+        ports = {"port": 0, "hub_api_port": 0, "proxy_api_port": 0, "catalog_port": 0}
+        up.prepare(settings.model_copy(update=ports))
     assert not (private / "data").exists()
     shutil.rmtree(root)
