@@ -153,6 +153,31 @@ def test_gpu_choice_without_gpu_says_why(hub: LocalHub):
     assert "no GPU on this machine" in refused(hub, "bob", {"image": "python", "gpu": "auto"})
 
 
+@pytest.mark.skipif(has_gpu(), reason="checks the page of a machine without GPUs")
+def test_without_gpus_gpu_choices_are_disabled_and_gpu_required_is_refused(
+    hub: LocalHub, admin: httpx.Client
+):
+    from bs4 import BeautifulSoup
+
+    needs_gpu = {"name": "cuda-only", "display_name": "CUDA only", "kind": "local",
+                 "python": sys.executable, "gpu": "required"}  # fmt: skip
+    assert hub.catalog("POST", "/images", json=needs_gpu).status_code == 201
+    page = BeautifulSoup(admin.get("/hub/spawn").text, "html.parser")
+    assert page.find("input", {"name": "image", "value": "cuda-only"}) is not None
+    auto = page.find("input", {"name": "gpu", "value": "auto"})
+    assert auto is not None and auto.has_attr("disabled")
+    why = page.find(id=auto["aria-describedby"]).get_text(strip=True)
+    assert "no GPU on this machine" in why
+    cpu = page.find("input", {"name": "gpu", "value": "none"})
+    assert cpu is not None and not cpu.has_attr("disabled")
+
+    hub.add_user("bob")
+    message = refused(hub, "bob", {"image": "cuda-only"})
+    assert "no GPU on this machine" in message
+    message = refused(hub, "bob", {"image": "cuda-only", "gpu": "none"})
+    assert "CUDA only needs a GPU" in message
+
+
 def test_slow_catalog_fails_fast_and_the_hub_recovers(hub: LocalHub, admin: httpx.Client):
     hub.add_user("carol")
     pid = hub.catalog_pid()
