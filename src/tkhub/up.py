@@ -30,6 +30,8 @@ from tkhub.hub.config import prepare_data_dir, proxy_command
 from tkhub.spawners.system_users import running_as_root, unreachable_part
 
 HUB_CONFIG_FILE = "jupyterhub_config.py"
+RUNNING_FILE = "running.json"  # the ports of the running `tkhub up`, for the other commands
+RUNNING_KEYS = ("ip", "port", "hub_api_port", "proxy_api_port", "catalog_port")
 INITIAL_PASSWORD_FILE = "initial-admin-password"
 FIRST_ADMIN = "admin"
 NOBODY = 65534  # an account with no rights: what every user's account can reach, at least
@@ -138,6 +140,25 @@ def hub_environment(settings: Settings, overrides: dict[str, Any]) -> dict[str, 
     return env
 
 
+def write_running(settings: Settings) -> Path:
+    """Record where this ``tkhub up`` listens, so ``tkhub status``/``env`` find it."""
+    path = settings.state_dir / RUNNING_FILE
+    record = {key: getattr(settings, key) for key in RUNNING_KEYS} | {"pid": os.getpid()}
+    path.write_text(json.dumps(record))
+    return path
+
+
+def with_running(settings: Settings) -> Settings:
+    """``settings`` with the ports of a ``tkhub up`` running on the same data directory."""
+    try:
+        record = json.loads((settings.state_dir / RUNNING_FILE).read_text())
+    except (OSError, ValueError):
+        return settings
+    if not _alive(record.get("pid")):
+        return settings
+    return settings.model_copy(update={k: record[k] for k in RUNNING_KEYS if k in record})
+
+
 def wait_until_ready(
     settings: Settings, proc: subprocess.Popen[bytes], timeout: float = 180
 ) -> bool:
@@ -229,6 +250,10 @@ def run_hub(
 
     for sig in forward:
         signal.signal(sig, stop)
-    if wait_until_ready(settings, proc):
-        on_ready()
-    return proc.wait()
+    running = write_running(settings)
+    try:
+        if wait_until_ready(settings, proc):
+            on_ready()
+        return proc.wait()
+    finally:
+        running.unlink(missing_ok=True)

@@ -39,8 +39,11 @@ def one_line(text: str) -> str:
 
 
 def settings_from(data_dir: Path | None) -> Settings:
+    """Settings of the data directory, with the ports of its running ``tkhub up``."""
+    from tkhub.up import with_running
+
     try:
-        return load_settings(data_dir=data_dir)
+        return with_running(load_settings(data_dir=data_dir))
     except (ValueError, OSError, yaml.YAMLError) as e:
         fail(f"settings are not valid: {e}", 2)
 

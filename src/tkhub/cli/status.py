@@ -55,6 +55,20 @@ def check_catalog(http: httpx.Client, base: str) -> Check:
     return Check(False, f"unhealthy at {base} ({response.status_code}: database {body.get('db')})")
 
 
+def check_culler(http: httpx.Client, base: str, token: str, timeout_s: int) -> Check:
+    """The idle culler is a managed service of the hub: does it have a live process?"""
+    response = http.get(
+        f"{base}/hub/api/services/idle-culler", headers={"Authorization": f"token {token}"}
+    )
+    if response.status_code == 404:
+        return Check(True, "off (cull_idle_timeout is 0)")
+    if response.status_code != 200:
+        return Check(False, f"unknown: the hub answered {response.status_code}")
+    if response.json().get("pid"):
+        return Check(True, f"running: stops servers idle for more than {timeout_s} s")
+    return Check(False, "not running: the hub will restart it")
+
+
 class HubRefused(Exception):
     """The hub answered the server listing with an error (a bad token, mostly)."""
 
@@ -142,6 +156,8 @@ def servers_table(
         key = f"{user}/{server.get('name', '')}"
         held = "?" if gpus is None else ", ".join(gpus.get(key, [])) or "-"
         image = (server.get("user_options") or {}).get("image") or "-"
+        if isinstance(image, list):  # a form or launch link stores lists of values
+            image = ", ".join(map(str, image)) or "-"
         table.add_row(
             escape(user),
             escape(server.get("name") or "(default)"),
@@ -168,8 +184,12 @@ def status(data_dir: DataDir = None) -> None:
         if not hub.ok:
             out.print("Start it with `tkhub up`.")
             raise typer.Exit(1)
+        token = cli_token(settings)
         try:
-            servers = active_servers(http, base, cli_token(settings))
+            culler = check_culler(http, base, token, settings.cull_idle_timeout)
+            mark = "[green]ok[/green]" if culler.ok else "[red]FAIL[/red]"
+            out.print(f"{'Culler:':<9} {mark}  {escape(culler.text)}", soft_wrap=True)
+            servers = active_servers(http, base, token)
         except HubRefused as e:
             out.print(f"[red]Servers:[/red] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(1) from None

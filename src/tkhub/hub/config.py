@@ -32,7 +32,14 @@ CLI_SERVICE = "tkhub-cli"
 PROXY = "configurable-http-proxy"
 
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
-CLI_SCOPES = ["admin:users", "admin:servers", "list:users", "read:users", ADMIN_SCOPE]
+CLI_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "list:users",
+    "read:users",
+    "read:services",
+    ADMIN_SCOPE,
+]
 
 
 def proxy_command() -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from local_hub import LocalHub, first_admin_password, running_tkhub_up, xsrf
+from local_hub import TKHUB, LocalHub, first_admin_password, running_tkhub_up, xsrf
 
 from tkhub.auth import UserStore
 from tkhub.gpu import nvml
@@ -38,7 +38,7 @@ def hub() -> Iterator[LocalHub]:
         with running_tkhub_up(root=root, keep=True) as running:
             yield running
     finally:
-        for user in ("admin", "bob", "carol", "dora", "erin", "frank", "gina"):
+        for user in ("admin", "bob", "carol", "dora", "erin", "frank", "gina", "hank"):
             remove_account(system_account_name(user))
         shutil.rmtree(root, ignore_errors=True)
 
@@ -250,6 +250,26 @@ def test_users_cannot_read_each_others_files(hub: LocalHub):
     assert response.status_code in (403, 404) or "erin" not in str(response.url)
     for name in ("dora", "erin"):
         hub.stop(name)
+
+
+def test_status_shows_hub_catalog_culler_and_servers(hub: LocalHub):
+    hub.add_user("hank")
+    assert hub.spawn("hank", {"image": "python"}).status_code in (201, 202)
+    hub.wait_ready("hank")
+    # no port flags: `tkhub status` finds the running `tkhub up` of the data directory
+    done = subprocess.run(
+        [TKHUB, "status", "--data-dir", str(hub.data_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Hub:      ok" in done.stdout and "Catalog:  ok" in done.stdout
+    assert "Culler:   ok  running: stops servers idle for more than 3600 s" in done.stdout
+    row = next(line for line in done.stdout.splitlines() if "hank" in line)
+    assert "ready" in row and "python" in row
+    hub.stop("hank")
 
 
 def test_ctrl_c_stops_the_hub_and_its_servers(hub: LocalHub):
