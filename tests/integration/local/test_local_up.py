@@ -7,6 +7,7 @@ serves the whole module; the last test stops it with Ctrl-C (SIGINT).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -23,7 +24,7 @@ from local_hub import TKHUB, LocalHub, first_admin_password, running_tkhub_up, x
 
 from tkhub.auth import UserStore
 from tkhub.gpu import nvml
-from tkhub.spawners.layout import system_account_name
+from tkhub.spawners.layout import escape_username, system_account_name
 from tkhub.spawners.system_users import remove_account
 
 NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
@@ -38,7 +39,17 @@ def hub() -> Iterator[LocalHub]:
         with running_tkhub_up(root=root, keep=True) as running:
             yield running
     finally:
-        for user in ("admin", "bob", "carol", "dora", "erin", "frank", "gina", "hank"):
+        for user in (
+            "admin",
+            "bob",
+            "carol",
+            "dora",
+            "erin",
+            "frank",
+            "gina",
+            "hank",
+            "zoë.o'neil",
+        ):
             remove_account(system_account_name(user))
         shutil.rmtree(root, ignore_errors=True)
 
@@ -250,6 +261,17 @@ def test_users_cannot_read_each_others_files(hub: LocalHub):
     assert response.status_code in (403, 404) or "erin" not in str(response.url)
     for name in ("dora", "erin"):
         hub.stop(name)
+
+
+def test_a_unicode_username_gets_an_escaped_home_inside_users(hub: LocalHub):
+    name = "zoë.o'neil"
+    hub.add_user(name)
+    assert hub.spawn(name, {"image": "python"}).status_code in (201, 202)
+    hub.wait_ready(name)
+    homes = [p.name for p in (hub.data_dir / "users").iterdir()]
+    assert escape_username(name) in homes
+    assert all(re.fullmatch(r"[a-z0-9-]+", home) for home in homes)
+    hub.stop(name)
 
 
 def test_status_shows_hub_catalog_culler_and_servers(hub: LocalHub):
