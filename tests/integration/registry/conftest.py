@@ -6,7 +6,8 @@
 - ``start_registry(auth="none"|"basic"|"token")``: starts Debian's
   ``docker-registry`` on 127.0.0.1 (free port, storage in /tmp, deletes enabled)
   and returns a ``Registry`` with ``push``, ``push_index``, ``delete`` and the
-  ``RegistrySettings`` to sync it. ``basic`` uses an htpasswd file (bcrypt);
+  ``RegistrySettings`` to sync it; ``requests()`` reads its access log (what a
+  sync really asked for). ``basic`` uses an htpasswd file (bcrypt);
   ``token`` runs a small token server issuing RS256 JWTs the registry verifies
   against a self-signed certificate. All are stopped at the end of the test.
 - ``registry`` (module): an anonymous registry shared by a module's tests.
@@ -25,6 +26,7 @@ import base64
 import http.server
 import itertools
 import json
+import re
 import secrets
 import shutil
 import socket
@@ -56,6 +58,7 @@ from tkhub.config import RegistrySettings
 USER, PASSWORD = "ci-bot", "s3cret-pw"
 SERVICE, ISSUER = "tkhub-test-registry", "tkhub-test-issuer"
 _names = itertools.count()
+_ACCESS = re.compile(r'^\S+ - \S+ \[[^]]*\] "(\S+ \S+) HTTP/[\d.]+" \d+ ')
 
 
 def need(binary: str, package: str) -> str:
@@ -177,6 +180,11 @@ class Registry:
             head.raise_for_status()
             digest = head.headers["Docker-Content-Digest"]
             http.delete(f"/v2/{repository}/manifests/{digest}").raise_for_status()
+
+    def requests(self) -> list[str]:
+        """``"METHOD /path"`` of every request in the access log so far, in order."""
+        lines = (self.root / "registry.log").read_text().splitlines()
+        return [m.group(1) for line in lines if (m := _ACCESS.search(line))]
 
     def stop(self) -> None:
         for stop in reversed(self.stoppers):

@@ -123,3 +123,16 @@ def test_status_keeps_the_last_success_through_failures(tmp_path: Path) -> None:
     status = read_status(state)["r"]
     assert (status.last_attempt, status.last_success, status.ok) == (t1, t0, False)
     assert status.errors == ["listing repositories: down"] and status.counts["skipped"] == 1
+
+
+def test_label_cache_keeps_the_most_recently_used() -> None:
+    from tkhub.catalog.registry.client import LabelCache
+
+    cache = LabelCache(size=2)
+    cache.put(("r", "sha256:a"), {"a": "1"})
+    cache.put(("r", "sha256:b"), {"b": "1"})
+    assert cache.get(("r", "sha256:a")) == {"a": "1"}  # a is now the most recent
+    cache.put(("r", "sha256:c"), {"c": "1"})
+    assert cache.get(("r", "sha256:b")) is None
+    assert cache.get(("r", "sha256:a")) == {"a": "1"}
+    assert cache.get(("other", "sha256:a")) is None  # per registry

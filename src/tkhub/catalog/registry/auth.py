@@ -7,14 +7,17 @@ user and password, if any) for that service and scope, then retry with
 ``Authorization: Bearer <token>``. Tokens are kept per scope, so the next request
 for the same repository carries its token at once.
 
-``RegistryAuth`` is an ``httpx.Auth`` flow: the token request is yielded from the
-flow, so it goes out through the same client (same TLS settings). Secrets are
-never logged and never put in error messages.
+``Authorizer`` holds that logic and the tokens; ``RegistryAuth`` wraps it as an
+``httpx.Auth`` flow (the token request is yielded from the flow, so it goes out
+through the same client, same TLS settings) and the sync's ``RegistryClient``
+drives it over its own connection pool. Secrets are never logged and never put
+in error messages.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import re
@@ -86,67 +89,100 @@ def scope_for(path: str) -> str:
     return f"repository:{match.group(1)}:pull" if match else ""
 
 
+class Authorizer:
+    """What to send for a scope, and what to do with a 401 challenge.
+
+    The logic both clients share: ``RegistryAuth`` (an ``httpx.Auth`` flow) and the
+    sync's ``RegistryClient``. Basic auth, once asked for, is sent with every
+    request; tokens are kept per scope.
+    """
+
+    def __init__(self, credentials: Credentials | None) -> None:
+        self.basic = False
+        self.tokens: dict[str, str] = {}
+        self._basic_header = credentials.basic_header() if credentials is not None else None
+
+    def header(self, scope: str) -> str | None:
+        """The ``Authorization`` value to send at once for ``scope`` (None: nothing)."""
+        token = self.tokens.get(scope)
+        if token is not None:
+            return f"Bearer {token}"
+        return self._basic_header if self.basic else None
+
+    def answer(self, www_authenticate: str) -> tuple[str, dict[str, str]] | None:
+        """The challenge to answer: ("basic", {}) or ("bearer", params); None: give up."""
+        challenge = parse_challenge(www_authenticate)
+        if challenge is None:
+            return None
+        scheme, params = challenge
+        if scheme == "basic" and self._basic_header is not None:
+            self.basic = True
+            return scheme, params
+        if scheme == "bearer" and params.get("realm"):
+            return scheme, params
+        return None
+
+    def token_query(
+        self, params: dict[str, str], scope: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Query and headers of the token request for a bearer challenge."""
+        query = {"service": params.get("service", "")}
+        if params.get("scope") or scope:
+            query["scope"] = params.get("scope") or scope
+        headers = {"Authorization": self._basic_header} if self._basic_header else {}
+        return query, headers
+
+    def refused(self, params: dict[str, str], scope: str, status: int) -> None:
+        log.warning(
+            "token server %s refused a token for %r (HTTP %s)",
+            params["realm"],
+            params.get("scope") or scope,
+            status,
+        )
+
+
 class RegistryAuth(httpx.Auth):
     """Answers 401 challenges; remembers basic auth and tokens per scope."""
 
     requires_response_body = True
 
     def __init__(self, credentials: Credentials | None) -> None:
-        self._credentials = credentials
-        self._basic = False
-        self._tokens: dict[str, str] = {}
-
-    def _authorize(self, request: httpx.Request, scope: str) -> None:
-        if scope in self._tokens:
-            request.headers["Authorization"] = f"Bearer {self._tokens[scope]}"
-        elif self._basic and self._credentials is not None:
-            request.headers["Authorization"] = self._credentials.basic_header()
+        self._auth = Authorizer(credentials)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         scope = scope_for(request.url.path)
-        self._authorize(request, scope)
+        header = self._auth.header(scope)
+        if header is not None:
+            request.headers["Authorization"] = header
         response = yield request
         if response.status_code != 401:
             return
-        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        if challenge is None:
+        answer = self._auth.answer(response.headers.get("WWW-Authenticate", ""))
+        if answer is None:
             return
-        scheme, params = challenge
-        if scheme == "basic" and self._credentials is not None:
-            self._basic = True
-            request.headers["Authorization"] = self._credentials.basic_header()
+        scheme, params = answer
+        if scheme == "basic":
+            request.headers["Authorization"] = self._auth.header(scope) or ""
             yield request
-        elif scheme == "bearer" and params.get("realm"):
-            token_response = yield self._token_request(params, scope)
-            token = _token_from(token_response)
-            if token is None:
-                log.warning(
-                    "token server %s refused a token for %r (HTTP %s)",
-                    params["realm"],
-                    params.get("scope") or scope,
-                    token_response.status_code,
-                )
-                return
-            self._tokens[scope] = token
-            request.headers["Authorization"] = f"Bearer {token}"
-            yield request
-
-    def _token_request(self, params: dict[str, str], scope: str) -> httpx.Request:
-        query = {"service": params.get("service", "")}
-        if params.get("scope") or scope:
-            query["scope"] = params.get("scope") or scope
-        headers = {}
-        if self._credentials is not None:
-            headers["Authorization"] = self._credentials.basic_header()
-        return httpx.Request("GET", params["realm"], params=query, headers=headers)
+            return
+        query, headers = self._auth.token_query(params, scope)
+        token_response = yield httpx.Request("GET", params["realm"], params=query, headers=headers)
+        token = token_from(token_response.status_code, token_response.content)
+        if token is None:
+            self._auth.refused(params, scope, token_response.status_code)
+            return
+        self._auth.tokens[scope] = token
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
 
 
-def _token_from(response: httpx.Response) -> str | None:
-    if response.status_code != 200:
+def token_from(status: int, body: bytes) -> str | None:
+    """The token of a token server's answer, or None."""
+    if status != 200:
         return None
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except ValueError:
         return None
-    token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+    token = parsed.get("token") or parsed.get("access_token") if isinstance(parsed, dict) else None
     return str(token) if token else None

@@ -155,12 +155,9 @@ async def _fetch(client: RegistryClient, repository: str, tag: str, name: str) -
     config = manifest.body.get("config")
     if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
         raise RegistryError("the manifest names no config blob", transient=False)
-    blob = await client.blob_json(repository, config["digest"])
-    labels = (blob.get("config") or {}).get("Labels") or {}
-    if not isinstance(labels, dict):
-        raise RegistryError("config.Labels is not a mapping", transient=False)
+    labels = await client.config_labels(repository, config["digest"])
     reference = f"{registry_host(client.registry)}/{repository}@{top.digest}"
-    entry = entry_from_labels(name, reference, {str(k): str(v) for k, v in labels.items()})
+    entry = entry_from_labels(name, reference, labels)
     return Found(repository, tag, top.digest, entry, platforms)
 
 
