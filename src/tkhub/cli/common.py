@@ -80,18 +80,26 @@ def describe_detail(detail: Any) -> str:
     return str(detail)
 
 
+# An admin command may wait longer than a spawn: adding a local environment makes the
+# catalog run that interpreter to check it, which takes seconds on a busy machine.
+CLI_CATALOG_TIMEOUT = 60.0
+
+
 def catalog_call(settings: Settings, action: Callable[[CatalogClient], Awaitable[T]]) -> T:
     """Run ``action`` with a CatalogClient holding the CLI token; errors end the command."""
     token = cli_token(settings)
     url = settings.catalog_url
+    timeout = max(settings.catalog_timeout, CLI_CATALOG_TIMEOUT)
 
     async def run() -> T:
-        async with CatalogClient(url, token, timeout=settings.catalog_timeout) as client:
+        async with CatalogClient(url, token, timeout=timeout) as client:
             return await action(client)
 
     try:
         return asyncio.run(run())
     except CatalogUnavailable as e:
+        if isinstance(e.__cause__, httpx.TimeoutException):
+            fail(f"the catalog at {url} did not answer within {timeout:g} s")
         if isinstance(e.__cause__, httpx.HTTPError):
             fail(f"the catalog at {url} does not answer: is `tkhub up` running?")
         fail(f"the catalog at {url} failed: {e}")  # a 5xx; str() carries its body
