@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from tkhub.catalog import db
 from tkhub.catalog.auth import make_hub_auth
 from tkhub.catalog.cache import CatalogCache
+from tkhub.catalog.fastpath import ImageListShortcut
 from tkhub.catalog.registry import service as registry_service
 from tkhub.catalog.routers import health, images, nodes
 from tkhub.config import Settings
@@ -89,4 +90,5 @@ def create_app(
         if prefix:
             app.include_router(router, prefix=prefix, include_in_schema=False)
     registry_service.install(app, settings, prefix=prefix)
+    app.add_middleware(ImageListShortcut, prefix=prefix)
     return app

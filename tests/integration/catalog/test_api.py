@@ -198,3 +198,32 @@ def test_refused_changes_change_nothing(
     answer = call(catalog, "PUT" if method == "PUT" else method, path, token, json=body)
     assert answer.status_code == status and words in answer.text
     assert call(catalog, "GET", "/api/v1/images/jupyter", token).json() == before
+
+
+def revalidate(url: str, token: str | None, etag: str) -> httpx.Response:
+    headers = {"If-None-Match": etag, **({"Authorization": f"token {token}"} if token else {})}
+    return httpx.get(url, headers=headers, timeout=30)
+
+
+async def test_etag_304_and_refusals_on_the_fast_path(catalog: str, hub: Hub) -> None:
+    """The list answers 304 to a known ETag, only to a token the hub knows."""
+    admin = hub.tokens["admin"]
+    assert call(catalog, "POST", "/api/v1/images", admin, json=LOCAL).status_code == 201
+    for path in ("/api/v1/images/jupyter", "/services/catalog/api/v1/images/jupyter"):
+        first = call(catalog, "GET", path, hub.tokens["alice"])
+        etag = first.headers["etag"]
+        assert [e["name"] for e in first.json()] == ["here"]
+        cached = revalidate(catalog + path, hub.tokens["alice"], etag)
+        assert cached.status_code == 304 and cached.content == b""
+        for token in (None, "not-a-token"):
+            refused = revalidate(catalog + path, token, etag)
+            assert refused.status_code == (401 if token is None else 403)
+            assert "etag" not in refused.headers
+    async with CatalogClient(catalog, hub.tokens["alice"]) as alice:
+        assert [i.name for i in await alice.list_images()] == ["here"]
+    patched = call(catalog, "PATCH", "/api/v1/images/here", admin, json={"display_name": "H"})
+    assert patched.status_code == 200
+    after = call(catalog, "GET", "/api/v1/images/jupyter", hub.tokens["alice"])
+    assert after.headers["etag"] != etag and after.json()[0]["display_name"] == "H"
+    async with CatalogClient(catalog, hub.tokens["alice"]) as alice:  # kept body is stale
+        assert [i.title for i in await alice.list_images()] == ["H"]

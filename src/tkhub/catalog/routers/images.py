@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from tkhub.catalog import store
-from tkhub.catalog.cache import encode_list
 from tkhub.catalog.deps import Admin, Cache, DbSession, Reader
+from tkhub.catalog.fastpath import answer
 from tkhub.catalog.models import Image
 from tkhub.catalog.schemas import GpuNeed, ImageCreate, ImagePublic, ImageUpdate, Kind
 from tkhub.environments import EnvironmentCheckError, check_local_environment
@@ -54,24 +54,37 @@ def _check_python(python: str | None) -> None:
 
 @router.get("/jupyter", response_model=list[ImagePublic])
 async def list_images(
+    request: Request,
     caller: Reader,
     cache: Cache,
     gpu: Annotated[GpuNeed | None, Query(description="only entries with this GPU need")] = None,
     group: Annotated[str | None, Query(description="only entries visible to this group")] = None,
     include_hidden: Annotated[bool, Query(description="admins: hidden entries too")] = False,
 ) -> Response:
-    """Served from the in-memory snapshot: no database access on this path."""
+    """Served from the in-memory snapshot: no database access on this path.
+
+    Usually answered before FastAPI sees it (``tkhub.catalog.fastpath``); this route
+    answers what the shortcut passes on, and everything when the cache is off.
+    ``ETag`` on every answer; ``If-None-Match`` with it gives 304.
+    """
     if include_hidden and not caller.can_write:
         raise HTTPException(403, "include_hidden: only admins may list hidden entries")
     snapshot = cache.snapshot()
-    chosen = (
-        encoded
-        for entry, encoded in zip(snapshot.images, snapshot.encoded, strict=True)
-        if (include_hidden or entry.visible_to(caller.groups, admin=caller.admin))
-        and (gpu is None or entry.gpu is gpu)
-        and (group is None or not entry.allowed_groups or group in entry.allowed_groups)
+    listing = snapshot.listing(
+        snapshot.key(
+            groups=caller.groups,
+            admin=caller.admin,
+            gpu=gpu,
+            group=group,
+            include_hidden=include_hidden,
+        )
     )
-    return Response(encode_list(chosen), media_type="application/json")
+    status, headers, body = answer(
+        listing, request.headers.get("if-none-match"), request.headers.get("accept-encoding")
+    )
+    response = Response(body, status_code=status)
+    response.raw_headers = headers  # the same headers as the shortcut's
+    return response
 
 
 @router.get("/{name}", response_model=ImagePublic)
