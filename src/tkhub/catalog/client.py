@@ -4,19 +4,30 @@ Failures split in two: the catalog not answering (timeout, refused connection,
 5xx) raises ``CatalogUnavailable`` with a message a user can act on; the catalog
 refusing a request (4xx) raises ``CatalogRequestError`` with its status and detail.
 Tokens are sent in the ``Authorization`` header and never appear in a message.
+
+``list_images`` keeps the last body and ``ETag`` of each listing (per catalog,
+token and filters, shared by all clients in the process, since a spawner opens a
+new client for every page) and sends ``If-None-Match``: while the catalog has not
+changed it answers ``304 Not Modified`` with no body.
 """
 
 from __future__ import annotations
 
+import hashlib
 from types import TracebackType
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter
 
 from tkhub.catalog.schemas import ImageCreate, ImagePublic, ImageUpdate
 from tkhub.errors import CatalogUnavailable
 
 API = "/api/v1"
+KEPT_LISTINGS = 16  # (catalog, token, filters) listings kept for If-None-Match
+_image_list = TypeAdapter(list[ImagePublic])
+# (base_url, token hash, query) -> (ETag, body); oldest first
+_kept: dict[tuple[str, str, tuple[tuple[str, str], ...]], tuple[str, bytes]] = {}
 
 
 class CatalogRequestError(Exception):
@@ -35,6 +46,7 @@ class CatalogClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         headers = {"Authorization": f"token {token}"} if token else {}
+        self._token_id = hashlib.sha256((token or "").encode()).hexdigest()
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout)
 
     async def __aenter__(self) -> CatalogClient:
@@ -52,6 +64,13 @@ class CatalogClient:
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._send(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The response (2xx or 3xx), or ``CatalogUnavailable``/``CatalogRequestError``."""
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as e:
@@ -75,9 +94,7 @@ class CatalogClient:
             )
         if response.status_code >= 400:
             raise CatalogRequestError(response.status_code, _detail(response))
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response
 
     async def list_images(
         self, gpu: str | None = None, group: str | None = None, *, include_hidden: bool = False
@@ -86,8 +103,21 @@ class CatalogClient:
         query = {k: v for k, v in params.items() if v is not None}
         if include_hidden:
             query["include_hidden"] = "true"
-        body = await self._request("GET", f"{API}/images/jupyter", params=query)
-        return [ImagePublic.model_validate(item) for item in body]
+        key = (self.base_url, self._token_id, tuple(sorted(query.items())))
+        kept = _kept.get(key)
+        headers = {"If-None-Match": kept[0]} if kept else {}
+        response = await self._send("GET", f"{API}/images/jupyter", params=query, headers=headers)
+        if response.status_code == 304 and kept:
+            return _image_list.validate_json(kept[1])
+        body = response.content
+        images = _image_list.validate_json(body)
+        etag = response.headers.get("etag")
+        _kept.pop(key, None)
+        if etag:
+            _kept[key] = (etag, body)
+            while len(_kept) > KEPT_LISTINGS:
+                del _kept[next(iter(_kept))]
+        return images
 
     async def get_image(self, name: str) -> ImagePublic:
         body = await self._request("GET", f"{API}/images/{name}")

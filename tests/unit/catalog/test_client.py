@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -95,3 +97,48 @@ async def test_connection_refused() -> None:
         with pytest.raises(CatalogUnavailable) as down:
             await client.list_images()
     assert "cannot be reached" in down.value.user_message
+
+
+def etag_catalog(seen: list[tuple[str | None, str | None]], body: list[dict]) -> FastAPI:
+    """Answers like the catalog: an ETag per body, 304 when the client has it."""
+    app = FastAPI()
+
+    @app.get("/api/v1/images/jupyter")
+    async def images(
+        gpu: str | None = None,
+        authorization: str = Header(""),
+        if_none_match: str | None = Header(None),
+    ) -> Response:
+        seen.append((gpu, if_none_match))
+        chosen = [e for e in body if gpu is None or e.get("gpu") == gpu]
+        content = json.dumps(chosen).encode()
+        etag = f'"{hashlib.sha256(content + authorization.encode()).hexdigest()[:16]}"'
+        if if_none_match == etag:
+            return Response(status_code=304, headers={"etag": etag})
+        return Response(content, media_type="application/json", headers={"etag": etag})
+
+    return app
+
+
+async def test_list_images_revalidates_with_the_etag(serve_app: Callable[[Any], str]) -> None:
+    seen: list[tuple[str | None, str | None]] = []
+    body = [dict(ENTRY), {**ENTRY, "name": "gpu", "gpu": "required"}]
+    url = serve_app(etag_catalog(seen, body))
+    async with CatalogClient(url, "secret-token") as client:
+        first = await client.list_images()
+    assert [i.name for i in first] == ["py", "gpu"] and seen[-1] == (None, None)
+    async with CatalogClient(url, "secret-token") as client:  # a new client, as spawners do
+        again = await client.list_images()
+        etag = seen[-1][1]
+        assert etag and again == first and again[0] is not first[0]
+        assert [i.name for i in await client.list_images(gpu="required")] == ["gpu"]
+        assert seen[-1] == ("required", None)  # other filters: another listing
+        assert len(await client.list_images(gpu="required")) == 1 and seen[-1][1]
+    async with CatalogClient(url, "other-token") as other:  # another caller: nothing kept
+        await other.list_images()
+        assert seen[-1] == (None, None)
+    body.append({**ENTRY, "name": "new"})  # the catalog changed: a new tag and body
+    async with CatalogClient(url, "secret-token") as client:
+        assert [i.name for i in await client.list_images()] == ["py", "gpu", "new"]
+        assert seen[-1] == (None, etag)
+        assert len(await client.list_images()) == 3 and seen[-1][1] not in (None, etag)
