@@ -49,7 +49,8 @@ async def test_persistent_500_gives_up_with_a_reason(flaky_server: Callable[...,
 async def test_failing_manifest_is_skipped_and_its_entry_kept(
     flaky_server: Callable[..., Any], catalog_db: sessionmaker[Session]
 ) -> None:
-    flaky = flaky_server([OK_CATALOG, OK_TAGS, *[(503, {}, b"")] * 4])
+    # The first HEAD is the pipelined one; then four tries the ordinary way.
+    flaky = flaky_server([OK_CATALOG, OK_TAGS, *[(503, {}, b"")] * 5])
     with catalog_db() as session:
         store.upsert_registry_image(
             session,
@@ -65,6 +66,7 @@ async def test_failing_manifest_is_skipped_and_its_entry_kept(
 
     assert [(s.repository, s.tag) for s in report.skipped] == [("a/b", "latest")]
     assert "HTTP 503 after 4 tries" in report.skipped[0].reason
+    assert flaky.requests[2:] == ["HEAD /v2/a/b/manifests/latest"] * 5
     assert report.removed == []
     with catalog_db() as session:
         assert [i.name for i in store.list_images(session)] == ["a-b"]
@@ -77,3 +79,27 @@ async def test_garbage_answers_are_reported_not_raised(
     report = await sync_one(settings(flaky.url), catalog_db)
     assert not report.ok
     assert report.errors == ["listing repositories: /v2/_catalog: the answer is not a JSON object"]
+
+
+async def test_a_refused_pipelined_head_is_asked_again_the_ordinary_way(
+    flaky_server: Callable[..., Any], catalog_db: sessionmaker[Session]
+) -> None:
+    digest = "sha256:" + "0" * 64
+    flaky = flaky_server(
+        [OK_CATALOG, OK_TAGS, (500, {}, b""), (200, {"Docker-Content-Digest": digest}, b"")]
+    )
+    with catalog_db() as session:
+        store.upsert_registry_image(
+            session,
+            registry="flaky",
+            repository="a/b",
+            tag="latest",
+            entry=ImageCreate(name="a-b", image=f"x/a/b@{digest}"),
+            digest=digest,
+        )
+        session.commit()
+
+    report = await sync_one(settings(flaky.url), catalog_db)
+
+    assert report.ok and report.unchanged == ["a/b:latest"] and report.removed == []
+    assert flaky.requests[2:] == ["HEAD /v2/a/b/manifests/latest"] * 2

@@ -105,3 +105,22 @@ async def test_a_new_manifest_over_a_known_config_needs_no_blob_request(
     asked = registry.requests()[before:]
     assert "GET /v2/z/lab/manifests/latest" in asked
     assert not [r for r in asked if "/blobs/" in r]
+
+
+@pytest.mark.parametrize("auth", ["basic", "token"])
+async def test_pipelined_heads_carry_the_credentials(
+    auth: str, start_registry: Callable[..., Any], catalog_db: sessionmaker[Session]
+) -> None:
+    registry = start_registry(auth)
+    for tag in ("latest", "1.0", "1.1"):
+        registry.push("secure/lab", tag, JUPYTER)
+    settings = registry.settings(tags="glob:*")
+    assert len((await sync_one(settings, catalog_db)).added) == 3
+    before = len(registry.requests())
+
+    again = await sync_one(settings, catalog_db)
+
+    assert again.ok and len(again.unchanged) == 3
+    heads = sorted(r for r in registry.requests()[before:] if r.startswith("HEAD "))
+    # Once each: no 401 answered by the ordinary path a second time.
+    assert heads == [f"HEAD /v2/secure/lab/manifests/{t}" for t in ("1.0", "1.1", "latest")]

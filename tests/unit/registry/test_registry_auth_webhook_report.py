@@ -136,3 +136,20 @@ def test_label_cache_keeps_the_most_recently_used() -> None:
     assert cache.get(("r", "sha256:b")) is None
     assert cache.get(("r", "sha256:a")) == {"a": "1"}
     assert cache.get(("other", "sha256:a")) is None  # per registry
+
+
+def test_proxy_from_the_environment_unless_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tkhub.catalog.registry import client
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        for variant in (name, name.upper()):
+            monkeypatch.delenv(variant, raising=False)
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("no_proxy", "registry.internal")
+    client._proxy_for.cache_clear()
+    try:
+        assert client._proxy_for("https", "ghcr.io") == "http://proxy.example:3128"
+        assert client._proxy_for("https", "registry.internal") is None
+        assert client._proxy_for("http", "ghcr.io") is None
+    finally:
+        client._proxy_for.cache_clear()

@@ -7,6 +7,14 @@ with exponential backoff, honouring ``Retry-After``. Failures raise
 the registry's reachability (``transient``: keep the last good entries) or the
 content itself (a malformed manifest: skip it).
 
+``head_digests`` is the re-sync's hot path: one ``HEAD`` per known tag, sent
+pipelined (windows of ``PIPELINE_WINDOW``) over at most ``concurrency`` plain
+keep-alive connections. It is best effort: anything but a ``200`` with a digest
+(a challenge, 404, a closed or odd connection, a proxy in the environment)
+leaves that tag to ``manifest_digest``, the ordinary path with auth and retries;
+a 429 or 5xx also stops that connection's pipeline (its tags go the ordinary way,
+with backoff).
+
 Config blobs are content-addressed: ``config_labels`` fetches each distinct
 config digest once per registry and keeps the parsed labels (``LABELS``, a
 bounded cache that outlives one sync), so tags and repositories that share an
@@ -17,11 +25,15 @@ request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 import re
-from collections import OrderedDict
+import ssl
+import urllib.request
+from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +60,10 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 DEFAULT_CONCURRENCY = 8
 _NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?')
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+USER_AGENT = "tkhub-registry-sync"
+PIPELINE_WINDOW = 32  # HEADs written at once on one connection
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/:@-]+$")
+PIPELINE_ERRORS = (OSError, EOFError, ValueError, asyncio.TimeoutError, asyncio.LimitOverrunError)
 
 
 class RegistryError(Exception):
@@ -137,6 +153,7 @@ class RegistryClient:
             total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
         )
         self._verify = registry.verify_tls
+        self._timeout_s = timeout
         self._http: aiohttp.ClientSession | None = None
         self._configs: dict[str, asyncio.Future[dict[str, str]]] = {}
 
@@ -149,7 +166,9 @@ class RegistryClient:
                 keepalive_timeout=30,
             )
             self._http = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=True
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT},
             )
         return self._http
 
@@ -194,7 +213,8 @@ class RegistryClient:
         )
 
     async def _exchange(self, method: str, url: URL, headers: dict[str, str] | None) -> Response:
-        async with self.http.request(method, url, headers=headers) as r:
+        proxy = _proxy_for(url.scheme, url.host or "")
+        async with self.http.request(method, url, headers=headers, proxy=proxy) as r:
             body = b"" if method == "HEAD" else await r.read()
             return Response(r.status, r.headers, body, r.url)
 
@@ -256,6 +276,82 @@ class RegistryClient:
         )
         return response.headers.get("Docker-Content-Digest")
 
+    async def head_digests(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Digests of many ``(repository, tag)`` manifests, ``HEAD`` requests pipelined.
+
+        Only the answers that were a ``200`` with ``Docker-Content-Digest``; ask
+        ``manifest_digest`` for the others (it answers challenges and retries).
+        """
+        target = urlsplit(self.base)
+        wanted = [k for k in keys if _SAFE_PATH.match(f"{k[0]}/{k[1]}")]
+        if not wanted or target.scheme not in ("http", "https") or _proxied(target):
+            return {}
+        found: dict[tuple[str, str], str] = {}
+        lanes = min(self._concurrency, max(1, len(wanted) // PIPELINE_WINDOW))
+        await asyncio.gather(*(self._pipeline(wanted[i::lanes], found) for i in range(lanes)))
+        return found
+
+    def _head_request(self, key: tuple[str, str], host: str, prefix: str) -> bytes:
+        path = f"{prefix}/v2/{key[0]}/manifests/{key[1]}"
+        header = self._auth.header(scope_for(f"/v2/{key[0]}/manifests/"))
+        auth = f"Authorization: {header}\r\n" if header else ""
+        return (
+            f"HEAD {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+            f"Accept: {ACCEPT}\r\n{auth}\r\n"
+        ).encode()
+
+    async def _pipeline(
+        self, keys: list[tuple[str, str]], found: dict[tuple[str, str], str]
+    ) -> None:
+        """One keep-alive connection at a time; reconnects when the server closes."""
+        target = urlsplit(self.base)
+        tls = target.scheme == "https"
+        host, port = target.hostname or "", target.port or (443 if tls else 80)
+        pending = deque(keys)
+        failures = 0
+        async with self._slots:
+            while pending and failures < 2:
+                writer = None
+                try:
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection(
+                            host, port, ssl=_tls_context(self._verify) if tls else None
+                        ),
+                        self._timeout_s,
+                    )
+                    await self._exchange_heads(reader, writer, pending, found, target)
+                except PIPELINE_ERRORS as e:
+                    failures += 1
+                    log.debug("registry %s: pipelined HEADs: %r", self.registry.name, e)
+                finally:
+                    if writer is not None:
+                        writer.close()
+
+    async def _exchange_heads(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pending: deque[tuple[str, str]],
+        found: dict[tuple[str, str], str],
+        target: Any,
+    ) -> None:
+        """Windows of HEADs until ``pending`` is empty or the server closes."""
+        host, prefix = target.netloc, target.path.rstrip("/")
+        while pending:
+            window = [pending[i] for i in range(min(PIPELINE_WINDOW, len(pending)))]
+            writer.write(b"".join(self._head_request(k, host, prefix) for k in window))
+            for key in window:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._timeout_s)
+                status, digest, closing = _parse_head(head)
+                pending.popleft()
+                if status == 200 and digest:
+                    found[key] = digest
+                elif status in RETRY_STATUS:  # busy or failing: no more of this, back off
+                    pending.clear()
+                    return
+                if closing:
+                    return  # the rest of the window is sent again on a new connection
+
     async def manifest(self, repository: str, reference: str) -> Manifest:
         response = await self.request(
             "GET", f"/v2/{repository}/manifests/{reference}", ACCEPT_HEADERS
@@ -298,6 +394,52 @@ class RegistryClient:
         parsed = {str(k): str(v) for k, v in (labels or {}).items()}
         LABELS.put((self.base, digest), parsed)
         return parsed
+
+
+def _parse_head(head: bytes) -> tuple[int, str | None, bool]:
+    """(status, Docker-Content-Digest, connection closing) of one response head."""
+    lines = head.split(b"\r\n")
+    version, _, rest = lines[0].partition(b" ")
+    if not version.startswith(b"HTTP/1.") or len(rest) < 3 or not rest[:3].isdigit():
+        raise ValueError(f"not an HTTP/1 response: {lines[0][:40]!r}")
+    status = int(rest[:3])
+    if status < 200:
+        raise ValueError(f"interim response {status} to a HEAD")
+    digest, closing = None, version == b"HTTP/1.0"
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"docker-content-digest":
+            digest = value.strip().decode("ascii", "replace")
+        elif name == b"connection":
+            closing = value.strip().lower() != b"keep-alive"
+    return status, digest, closing
+
+
+@functools.lru_cache(maxsize=64)
+def _proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy HTTP(S)_PROXY / ALL_PROXY name for this host, unless NO_PROXY
+    exempts it (what httpx did by default); looked up once per host, not per
+    request as aiohttp's ``trust_env`` would (netrc included)."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
+
+
+def _proxied(target: Any) -> bool:
+    """True when the environment routes requests to this registry through a proxy."""
+    return _proxy_for(target.scheme, target.hostname or "") is not None
+
+
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _json(response: Response) -> dict[str, Any]:

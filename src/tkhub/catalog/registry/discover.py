@@ -1,8 +1,9 @@
 """Discover the Jupyter images of one registry, concurrently and incrementally.
 
 ``discover(client, known)`` lists repositories (or just one, for a webhook),
-their tags, applies the tag policy, ``HEAD``s each chosen manifest and fetches
-manifest + config only when the digest differs from the one the catalog holds.
+their tags, applies the tag policy, ``HEAD``s each chosen manifest the catalog
+already holds (pipelined, all repositories at once) and fetches manifest +
+config only when the digest differs (or the tag is new).
 It returns plain data (``Discovery``); writing it to the catalog is ``apply``'s job.
 
 Failures are per item: a repository whose tags cannot be listed, or a tag whose
@@ -91,7 +92,10 @@ async def discover(
     )
     keys = [(repo, tag) for repo, tags in zip(repositories, chosen, strict=True) for tag in tags]
     names = entry_names([*keys, *known], client.registry.prefix)
-    await asyncio.gather(*(_inspect(client, key, names[key], known, result) for key in keys))
+    heads = await client.head_digests(k for k in keys if k in known)
+    await asyncio.gather(
+        *(_inspect(client, key, names[key], known, result, heads.get(key)) for key in keys)
+    )
     result.found.sort(key=lambda f: (f.repository, f.tag))
     return result
 
@@ -115,12 +119,20 @@ async def _choose_tags(
 
 
 async def _inspect(
-    client: RegistryClient, key: Key, name: str, known: dict[Key, str | None], result: Discovery
+    client: RegistryClient,
+    key: Key,
+    name: str,
+    known: dict[Key, str | None],
+    result: Discovery,
+    head: str | None = None,
 ) -> None:
+    """``head``: the digest the pipelined ``HEAD``s already got for ``key``."""
     repository, tag = key
     try:
         # HEAD only what the catalog holds: a new image needs its manifest anyway.
-        digest = await client.manifest_digest(repository, tag) if key in known else None
+        digest = head
+        if digest is None and key in known:
+            digest = await client.manifest_digest(repository, tag)
         if digest is not None and known.get(key) == digest:
             result.found.append(Found(repository, tag, digest, None))
             result.keep.add(key)
