@@ -93,8 +93,16 @@ async def discover(
     keys = [(repo, tag) for repo, tags in zip(repositories, chosen, strict=True) for tag in tags]
     names = entry_names([*keys, *known], client.registry.prefix)
     heads = await client.head_digests(k for k in keys if k in known)
+    unchanged = {k for k, digest in heads.items() if known.get(k) == digest}
+    for repository, tag in sorted(unchanged):  # the usual re-sync: nothing more to ask
+        result.found.append(Found(repository, tag, heads[(repository, tag)], None))
+    result.keep.update(unchanged)
     await asyncio.gather(
-        *(_inspect(client, key, names[key], known, result, heads.get(key)) for key in keys)
+        *(
+            _inspect(client, key, names[key], known, result, heads.get(key))
+            for key in keys
+            if key not in unchanged
+        )
     )
     result.found.sort(key=lambda f: (f.repository, f.tag))
     return result
