@@ -3,7 +3,7 @@
 - ``builder`` (session): ``Builder``, buildah with vfs storage under a /tmp root;
   ``builder.image(labels, arch=, content=)`` builds a tiny ``FROM scratch`` image
   and returns its local name.
-- ``start_registry(auth="none"|"basic"|"token")``: starts Debian's
+- ``start_registry(auth="none"|"basic"|"token", tls=False)``: starts Debian's
   ``docker-registry`` on 127.0.0.1 (free port, storage in /tmp, deletes enabled)
   and returns a ``Registry`` with ``push``, ``push_index``, ``delete`` and the
   ``RegistrySettings`` to sync it; ``requests()`` reads its access log (what a
@@ -58,7 +58,7 @@ from tkhub.config import RegistrySettings
 USER, PASSWORD = "ci-bot", "s3cret-pw"
 SERVICE, ISSUER = "tkhub-test-registry", "tkhub-test-issuer"
 _names = itertools.count()
-_ACCESS = re.compile(r'^\S+ - \S+ \[[^]]*\] "(\S+ \S+) HTTP/[\d.]+" \d+ ')
+_ACCESS = re.compile(r'^\S+ - \S+ \[[^]]*\] "(\S+ \S+) HTTP/[\d.]+" \d+ \S+ "[^"]*" "([^"]*)"')
 
 
 def need(binary: str, package: str) -> str:
@@ -166,7 +166,7 @@ class Registry:
 
     def client(self) -> httpx.Client:
         auth = (USER, PASSWORD) if self.auth == "basic" else None
-        return httpx.Client(base_url=self.url, auth=auth, timeout=10)
+        return httpx.Client(base_url=self.url, auth=auth, timeout=10, verify=False)
 
     def delete(self, repository: str, tag: str) -> None:
         """Delete the manifest the tag points to (the registry drops the tag)."""
@@ -181,10 +181,12 @@ class Registry:
             digest = head.headers["Docker-Content-Digest"]
             http.delete(f"/v2/{repository}/manifests/{digest}").raise_for_status()
 
-    def requests(self) -> list[str]:
-        """``"METHOD /path"`` of every request in the access log so far, in order."""
+    def requests(self, agent: str = "") -> list[str]:
+        """``"METHOD /path"`` of every request in the access log so far, in order;
+        ``agent``: only those whose User-Agent contains it."""
         lines = (self.root / "registry.log").read_text().splitlines()
-        return [m.group(1) for line in lines if (m := _ACCESS.search(line))]
+        found = (_ACCESS.search(line) for line in lines)
+        return [m.group(1) for m in found if m and agent in m.group(2)]
 
     def stop(self) -> None:
         for stop in reversed(self.stoppers):
@@ -202,7 +204,7 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:{port}
-{auth}
+{tls}{auth}
 """
 
 
@@ -217,24 +219,41 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         if proc.poll() is not None:
             pytest.fail(f"docker-registry exited ({proc.returncode}): {log.read_text()[-2000:]}")
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=1, verify=False)
             return
         except httpx.HTTPError:
             time.sleep(0.05)
     pytest.fail(f"docker-registry did not answer at {url}: {log.read_text()[-2000:]}")
 
 
-def launch_registry(builder: Builder, auth: str = "none") -> Registry:
+def _tls(root: Path) -> str:
+    """A self-signed certificate for the registry's own HTTPS."""
+    key, cert = _self_signed()
+    (root / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (root / "tls.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return f"  tls:\n    certificate: {root}/tls.crt\n    key: {root}/tls.key\n"
+
+
+def launch_registry(builder: Builder, auth: str = "none", *, tls: bool = False) -> Registry:
     binary = need("docker-registry", "docker-registry")
     root, port = tmpdir("tkhub-registry-"), free_port()
-    registry = Registry(f"http://127.0.0.1:{port}", port, root, builder, auth)
+    scheme = "https" if tls else "http"
+    registry = Registry(f"{scheme}://127.0.0.1:{port}", port, root, builder, auth)
     registry.stoppers.append(lambda: shutil.rmtree(root, ignore_errors=True))
     auth_yaml = ""
     if auth == "basic":
         auth_yaml = _htpasswd(root)
     elif auth == "token":
         auth_yaml = start_token_server(registry)
-    (root / "config.yml").write_text(REGISTRY_CONFIG.format(root=root, port=port, auth=auth_yaml))
+    (root / "config.yml").write_text(
+        REGISTRY_CONFIG.format(root=root, port=port, auth=auth_yaml, tls=_tls(root) if tls else "")
+    )
     log = root / "registry.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=out, stderr=out)
@@ -334,8 +353,8 @@ def builder() -> Iterator[Builder]:
 def start_registry(builder: Builder) -> Iterator[Callable[..., Registry]]:
     started: list[Registry] = []
 
-    def start(auth: str = "none") -> Registry:
-        registry = launch_registry(builder, auth)
+    def start(auth: str = "none", *, tls: bool = False) -> Registry:
+        registry = launch_registry(builder, auth, tls=tls)
         started.append(registry)
         return registry
 

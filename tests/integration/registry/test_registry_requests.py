@@ -79,13 +79,11 @@ async def test_an_unchanged_resync_asks_only_for_tag_lists_and_digests(
     assert (again.added, again.updated, again.removed, len(again.unchanged)) == ([], [], [], 5)
     repositories = ["r/a", "r/b", "r/multi"]
     tagged = [("r/a", "1.0"), ("r/a", "latest"), ("r/b", "1.0"), ("r/b", "latest")]
+    heads = [f"HEAD /v2/{r}/manifests/{t}" for r, t in [*tagged, ("r/multi", "latest")]]
     assert sorted(registry.requests()[before:]) == sorted(
-        [
-            "GET /v2/_catalog?n=100",
-            *(f"GET /v2/{r}/tags/list?n=100" for r in repositories),
-            *(f"HEAD /v2/{r}/manifests/{t}" for r, t in [*tagged, ("r/multi", "latest")]),
-        ]
+        ["GET /v2/_catalog?n=100", *(f"GET /v2/{r}/tags/list?n=100" for r in repositories), *heads]
     )
+    assert sorted(registry.requests("(pipelined)")) == sorted(heads)
 
 
 async def test_a_new_manifest_over_a_known_config_needs_no_blob_request(
@@ -122,5 +120,27 @@ async def test_pipelined_heads_carry_the_credentials(
 
     assert again.ok and len(again.unchanged) == 3
     heads = sorted(r for r in registry.requests()[before:] if r.startswith("HEAD "))
-    # Once each: no 401 answered by the ordinary path a second time.
-    assert heads == [f"HEAD /v2/secure/lab/manifests/{t}" for t in ("1.0", "1.1", "latest")]
+    # Once each, all pipelined: no 401 answered by the ordinary path a second time.
+    expected = [f"HEAD /v2/secure/lab/manifests/{t}" for t in ("1.0", "1.1", "latest")]
+    assert heads == expected
+    assert sorted(registry.requests("(pipelined)")) == expected
+
+
+async def test_a_registry_on_https_is_synced_and_resynced_over_tls(
+    start_registry: Callable[..., Any], catalog_db: sessionmaker[Session]
+) -> None:
+    registry = start_registry(tls=True)
+    registry.push("tls/lab", "latest", JUPYTER)
+    checked = await sync_one(registry.settings(name="checked"), catalog_db)
+    assert not checked.ok and "did not answer" in checked.errors[0]  # self-signed
+
+    settings = registry.settings(verify_tls=False)
+    first = await sync_one(settings, catalog_db)
+    before = len(registry.requests())
+    again = await sync_one(settings, catalog_db)
+
+    assert [c.name for c in first.added] == ["tls-lab"]
+    assert again.ok and again.unchanged == ["tls/lab:latest"]
+    after = registry.requests()[before:]
+    assert [r for r in after if r.startswith("HEAD ")] == ["HEAD /v2/tls/lab/manifests/latest"]
+    assert registry.requests("(pipelined)") == ["HEAD /v2/tls/lab/manifests/latest"]
