@@ -11,7 +11,7 @@ from tkhub.catalog.models import Image
 from tkhub.catalog.registry.apply import apply_discovery
 from tkhub.catalog.registry.discover import Discovery, Found
 from tkhub.catalog.registry.report import RegistryReport
-from tkhub.catalog.schemas import ImageCreate, Kind
+from tkhub.catalog.schemas import ImageCreate, Kind, Source
 
 DIGEST = "sha256:" + "1" * 64
 
@@ -80,3 +80,24 @@ def test_inserted_rows_equal_the_stores_rows(catalog_db: sessionmaker[Session]) 
         public = {i.name: i for i in store.list_images(session)}
         assert public["bulk-a"].resources.mem_limit == "8Gi"
         assert public["bulk-a"].image == f"reg.example/bulk-a@{DIGEST}"
+
+
+def test_a_registry_row_not_kept_is_removed_even_when_every_known_tag_is(
+    catalog_db: sessionmaker[Session],
+) -> None:
+    with catalog_db() as session:
+        store.upsert_registry_image(
+            session, registry="r", repository="a/b", tag="1", entry=entry("a-b"), digest=DIGEST
+        )
+        row = store.create_image(session, entry=entry("odd"), source=Source.registry)
+        row.registry_name = "r"  # no repository or tag: not among the known digests
+        session.commit()
+        known = store.registry_digests(session, registry="r")
+    assert known == {("a/b", "1"): DIGEST}
+    discovery = Discovery("r", found=[Found("a/b", "1", DIGEST, None)], keep={("a/b", "1")})
+    report = RegistryReport(registry="r", started_at=datetime.now(UTC))
+    with catalog_db() as session:
+        apply_discovery(session, discovery, known=known, report=report)
+        session.commit()
+        assert report.removed == ["odd"]
+        assert [i.name for i in store.list_images(session)] == ["a-b"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tkhub.catalog import store
@@ -45,12 +45,27 @@ def apply_discovery(
         keep = set(discovery.keep)
         if discovery.repository is not None:  # one repository: leave the others alone
             keep.update(k for k in known if k[0] != discovery.repository)
-        report.removed = store.remove_registry_images(
-            session, registry=discovery.registry, keep=keep
-        )
+        if not _nothing_vanished(session, discovery.registry, known, keep):
+            report.removed = store.remove_registry_images(
+                session, registry=discovery.registry, keep=keep
+            )
     report.ok = discovery.complete and not discovery.errors
     report.finished_at = now()
     return report
+
+
+def _nothing_vanished(
+    session: Session, registry: str, known: dict[Key, str | None], keep: set[Key]
+) -> bool:
+    """True when every row of this registry is kept: one count, no rows loaded."""
+    if not known.keys() <= keep:
+        return False
+    rows = session.scalar(
+        select(func.count())
+        .select_from(Image)
+        .where(Image.source == Source.registry.value, Image.registry_name == registry)
+    )
+    return rows == len(known)
 
 
 def _fresh(session: Session, found: list[Found]) -> tuple[list[Found], list[Found]]:
