@@ -1,27 +1,22 @@
 """``tkhub up``: the whole local mode in the foreground, stopped cleanly by Ctrl-C/SIGTERM.
 
-Checks what would make the hub fail later (the proxy binary, busy ports) and says so
-in one line; creates the first admin account; frees GPUs held by servers that died
-while no hub ran; then runs JupyterHub (with the catalog and idle culler as its
-services) in a process group of its own and hands it the signals it receives.
+Checks what would make the hub fail later (the proxy binary, busy ports, a data
+directory users cannot enter) and says so in one line; creates the first admin
+account; frees GPUs held by servers that died while no hub ran; then becomes
+``tkhub.supervise``, which runs JupyterHub (with the catalog and idle culler as its
+services) and hands it the signals it receives.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from tkhub.auth import UserStore, generate_password, users_file, write_private
 from tkhub.config import Settings
@@ -159,28 +154,6 @@ def with_running(settings: Settings) -> Settings:
     return settings.model_copy(update={k: record[k] for k in RUNNING_KEYS if k in record})
 
 
-def wait_until_ready(
-    settings: Settings, proc: subprocess.Popen[bytes], timeout: float = 180
-) -> bool:
-    """The hub's API answers, then answers through the proxy; False if the hub exited first.
-
-    The hub itself is asked first: asking the proxy earlier only makes it log refused
-    connections to a hub that is still starting.
-    """
-    deadline = time.monotonic() + timeout
-    for url in (f"http://127.0.0.1:{settings.hub_api_port}/hub/api", f"{settings.hub_url}/hub/api"):
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                return False
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-    return True
-
-
 def _existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -229,31 +202,13 @@ def interpreter_warning() -> str | None:
     )
 
 
-def run_hub(
-    settings: Settings,
-    overrides: dict[str, Any],
-    config: Path,
-    on_ready: Callable[[], None] = lambda: None,
-    forward: Iterable[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
-) -> int:
-    """Run JupyterHub until it exits; SIGINT/SIGTERM stop it (and its servers) cleanly."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
-        cwd=settings.state_dir,
-        env=hub_environment(settings, overrides),
-        start_new_session=True,  # one Ctrl-C reaches the hub once, through us
-    )
-
-    def stop(signum: int, _frame: Any) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-
-    for sig in forward:
-        signal.signal(sig, stop)
+def exec_supervisor(settings: Settings, overrides: dict[str, Any], config: Path) -> None:
+    """Become ``tkhub.supervise`` (same pid), which runs the hub until it exits."""
     running = write_running(settings)
-    try:
-        if wait_until_ready(settings, proc):
-            on_ready()
-        return proc.wait()
-    finally:
-        running.unlink(missing_ok=True)
+    argv = [
+        sys.executable, "-m", "tkhub.supervise", str(config), settings.hub_url,
+        f"http://127.0.0.1:{settings.hub_api_port}", str(running),
+    ]  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, hub_environment(settings, overrides))

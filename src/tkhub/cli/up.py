@@ -88,12 +88,5 @@ def up(
             )
         )
 
-    def ready() -> None:
-        out.print(f"[green]tkhub is ready:[/green] open {settings.hub_url}  (Ctrl-C stops it)")
-
     out.print(f"Starting JupyterHub on {settings.hub_url} ...")
-    code = local_up.run_hub(settings, overrides, config, on_ready=ready)
-    if code not in (0, -15, 143):
-        err.print(f"[red]error:[/red] JupyterHub exited with status {code}; see its log above.")
-        raise typer.Exit(code if code > 0 else 1)
-    out.print("tkhub stopped.")
+    local_up.exec_supervisor(settings, overrides, config)  # does not return
