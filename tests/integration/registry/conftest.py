@@ -58,7 +58,7 @@ from tkhub.config import RegistrySettings
 USER, PASSWORD = "ci-bot", "s3cret-pw"
 SERVICE, ISSUER = "tkhub-test-registry", "tkhub-test-issuer"
 _names = itertools.count()
-_ACCESS = re.compile(r'^\S+ - \S+ \[[^]]*\] "(\S+ \S+) HTTP/[\d.]+" \d+ \S+ "[^"]*" "([^"]*)"')
+_ACCESS = re.compile(r'^\S+ - \S+ \[[^]]*\] "(\S+ \S+) HTTP/[\d.]+" (\d+) \S+ "[^"]*" "([^"]*)"')
 
 
 def need(binary: str, package: str) -> str:
@@ -181,12 +181,17 @@ class Registry:
             digest = head.headers["Docker-Content-Digest"]
             http.delete(f"/v2/{repository}/manifests/{digest}").raise_for_status()
 
-    def requests(self, agent: str = "") -> list[str]:
-        """``"METHOD /path"`` of every request in the access log so far, in order;
-        ``agent``: only those whose User-Agent contains it."""
+    def requests(self, agent: str = "", *, status: bool = False) -> list[str]:
+        """``"METHOD /path"`` (``status``: then the status) of every request in
+        the access log so far, in order; ``agent``: only those whose User-Agent
+        contains it."""
         lines = (self.root / "registry.log").read_text().splitlines()
         found = (_ACCESS.search(line) for line in lines)
-        return [m.group(1) for m in found if m and agent in m.group(2)]
+        return [
+            f"{m.group(1)} {m.group(2)}" if status else m.group(1)
+            for m in found
+            if m and agent in m.group(3)
+        ]
 
     def stop(self) -> None:
         for stop in reversed(self.stoppers):

@@ -7,12 +7,14 @@ with exponential backoff, honouring ``Retry-After``. Failures raise
 the registry's reachability (``transient``: keep the last good entries) or the
 content itself (a malformed manifest: skip it).
 
-``head_digests`` is the re-sync's hot path: one ``HEAD`` per known tag, sent
-pipelined (windows of ``PIPELINE_WINDOW``) over at most ``concurrency`` plain
-keep-alive connections. It is best effort: anything but a ``200`` with a digest
-(a challenge, 404, a closed or odd connection, a proxy in the environment)
-leaves that tag to ``manifest_digest``, the ordinary path with auth and retries;
-a 429 or 5xx also stops that connection's pipeline (its tags go the ordinary way,
+``head_digests`` is the re-sync's hot path: one conditional ``HEAD`` per known
+tag (``If-None-Match: "<digest the catalog holds>"``; a distribution registry
+answers ``304`` without reading the manifest), sent pipelined (windows of
+``PIPELINE_WINDOW``) over at most ``concurrency`` plain keep-alive connections.
+It is best effort: anything but that ``304`` or a ``200`` with a digest (a
+challenge, 404, a closed or odd connection, a proxy in the environment) leaves
+that tag to ``manifest_digest``, the ordinary path with auth and retries; a 429
+or 5xx also stops that connection's pipeline (its tags go the ordinary way,
 with backoff).
 
 Config blobs are content-addressed: ``config_labels`` fetches each distinct
@@ -33,7 +35,7 @@ import re
 import ssl
 import urllib.request
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +67,7 @@ USER_AGENT = "tkhub-registry-sync"
 PIPELINED_AGENT = f"{USER_AGENT} (pipelined)"  # tells the two paths apart in access logs
 PIPELINE_WINDOW = 32  # HEADs written at once on one connection
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/:@-]+$")
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")  # OCI digest grammar
 PIPELINE_ERRORS = (OSError, EOFError, ValueError, asyncio.TimeoutError, asyncio.LimitOverrunError)
 
 
@@ -278,32 +281,46 @@ class RegistryClient:
         )
         return response.headers.get("Docker-Content-Digest")
 
-    async def head_digests(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    async def head_digests(
+        self, known: Mapping[tuple[str, str], str | None]
+    ) -> dict[tuple[str, str], str]:
         """Digests of many ``(repository, tag)`` manifests, ``HEAD`` requests pipelined.
 
-        Only the answers that were a ``200`` with ``Docker-Content-Digest``; ask
-        ``manifest_digest`` for the others (it answers challenges and retries).
+        ``known``: the digest each one had (or None). It is sent as
+        ``If-None-Match``; a ``304`` means the manifest still has it (the
+        distribution registry then skips reading the manifest). Only answers
+        that were a ``304`` to that, or a ``200`` with ``Docker-Content-Digest``;
+        ask ``manifest_digest`` for the others (it answers challenges, retries).
         """
         target = urlsplit(self.base)
-        wanted = [k for k in keys if _SAFE_PATH.match(f"{k[0]}/{k[1]}")]
+        wanted = [k for k in known if _SAFE_PATH.match(f"{k[0]}/{k[1]}")]
         if not wanted or target.scheme not in ("http", "https") or _proxied(target):
             return {}
+        etags = {k: d for k in wanted if (d := known[k]) and _DIGEST.match(d)}
         found: dict[tuple[str, str], str] = {}
         lanes = min(self._concurrency, max(1, len(wanted) // PIPELINE_WINDOW))
-        await asyncio.gather(*(self._pipeline(wanted[i::lanes], found) for i in range(lanes)))
+        await asyncio.gather(
+            *(self._pipeline(wanted[i::lanes], etags, found) for i in range(lanes))
+        )
         return found
 
-    def _head_request(self, key: tuple[str, str], host: str, prefix: str) -> bytes:
+    def _head_request(
+        self, key: tuple[str, str], host: str, prefix: str, etag: str | None
+    ) -> bytes:
         path = f"{prefix}/v2/{key[0]}/manifests/{key[1]}"
         header = self._auth.header(scope_for(f"/v2/{key[0]}/manifests/"))
         auth = f"Authorization: {header}\r\n" if header else ""
+        condition = f'If-None-Match: "{etag}"\r\n' if etag else ""
         return (
             f"HEAD {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {PIPELINED_AGENT}\r\n"
-            f"Accept: {ACCEPT}\r\n{auth}\r\n"
+            f"Accept: {ACCEPT}\r\n{auth}{condition}\r\n"
         ).encode()
 
     async def _pipeline(
-        self, keys: list[tuple[str, str]], found: dict[tuple[str, str], str]
+        self,
+        keys: list[tuple[str, str]],
+        etags: dict[tuple[str, str], str],
+        found: dict[tuple[str, str], str],
     ) -> None:
         """One keep-alive connection at a time; reconnects when the server closes."""
         target = urlsplit(self.base)
@@ -321,7 +338,7 @@ class RegistryClient:
                         ),
                         self._timeout_s,
                     )
-                    await self._exchange_heads(reader, writer, pending, found, target)
+                    await self._exchange_heads(reader, writer, pending, etags, found, target)
                 except PIPELINE_ERRORS as e:
                     failures += 1
                     log.debug("registry %s: pipelined HEADs: %r", self.registry.name, e)
@@ -334,6 +351,7 @@ class RegistryClient:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         pending: deque[tuple[str, str]],
+        etags: dict[tuple[str, str], str],
         found: dict[tuple[str, str], str],
         target: Any,
     ) -> None:
@@ -341,13 +359,17 @@ class RegistryClient:
         host, prefix = target.netloc, target.path.rstrip("/")
         while pending:
             window = [pending[i] for i in range(min(PIPELINE_WINDOW, len(pending)))]
-            writer.write(b"".join(self._head_request(k, host, prefix) for k in window))
+            writer.write(
+                b"".join(self._head_request(k, host, prefix, etags.get(k)) for k in window)
+            )
             for key in window:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._timeout_s)
                 status, digest, closing = _parse_head(head)
                 pending.popleft()
                 if status == 200 and digest:
                     found[key] = digest
+                elif status == 304 and key in etags:  # still the digest we know
+                    found[key] = etags[key]
                 elif status in RETRY_STATUS:  # busy or failing: no more of this, back off
                     pending.clear()
                     return

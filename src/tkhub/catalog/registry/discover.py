@@ -92,7 +92,7 @@ async def discover(
     )
     keys = [(repo, tag) for repo, tags in zip(repositories, chosen, strict=True) for tag in tags]
     names = entry_names([*keys, *known], client.registry.prefix)
-    heads = await client.head_digests(k for k in keys if k in known)
+    heads = await client.head_digests({k: known[k] for k in keys if k in known})
     unchanged = {k for k, digest in heads.items() if known.get(k) == digest}
     for repository, tag in sorted(unchanged):  # the usual re-sync: nothing more to ask
         result.found.append(Found(repository, tag, heads[(repository, tag)], None))
