@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk: threads")
     parser.add_argument("--requests", type=int, default=3000, help="python: requests per variant")
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--variants", default="uncached,cached,cached-304")
+    parser.add_argument("--variants", default="uncached,cached,cached-gzip,cached-304")
     parser.add_argument("--http", default="auto", help="uvicorn --http (auto, h11, httptools)")
     parser.add_argument("--loop", default="auto", help="uvicorn --loop (auto, asyncio, uvloop)")
     parser.add_argument("--verbose", action="store_true", help="print wrk's own report")
