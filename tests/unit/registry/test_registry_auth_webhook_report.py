@@ -153,3 +153,18 @@ def test_proxy_from_the_environment_unless_no_proxy(monkeypatch: pytest.MonkeyPa
         assert client._proxy_for("http", "ghcr.io") is None
     finally:
         client._proxy_for.cache_clear()
+
+
+def test_pipelined_response_heads_are_parsed_or_refused() -> None:
+    from tkhub.catalog.registry.client import _parse_head
+
+    digest = "sha256:" + "a" * 64
+    ok = f"HTTP/1.1 200 OK\r\ndocker-content-digest: {digest}\r\nContent-Length: 9\r\n\r\n"
+    assert _parse_head(ok.encode()) == (200, digest, False)
+    assert _parse_head(b"HTTP/1.1 304 Not Modified\r\n\r\n") == (304, None, False)
+    assert _parse_head(b"HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n") == (404, None, True)
+    assert _parse_head(b"HTTP/1.0 200 OK\r\n\r\n") == (200, None, True)
+    assert _parse_head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n")[2] is False
+    for bad in (b"HTTP/1.1 100 Continue\r\n\r\n", b'{"tags": []}\r\n\r\n', b"HTTP/1.1 OK\r\n\r\n"):
+        with pytest.raises(ValueError):
+            _parse_head(bad)
