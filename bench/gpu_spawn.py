@@ -20,6 +20,7 @@ HARNESS = Path(__file__).resolve().parents[1] / "tests" / "integration" / "gpu" 
 
 
 def _harness():
+    sys.path.insert(0, str(HARNESS.parents[2] / "support"))  # its hubproc helpers
     spec = importlib.util.spec_from_file_location("tkhub_gpu_harness", HARNESS)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "integration" / "kube"))
+sys.path.insert(0, str(HERE.parent / "tests" / "support"))
 
 import kube_support as kt  # noqa: E402
 from kube_cluster import Cluster, make_node, make_root, remove_root  # noqa: E402

@@ -56,6 +56,7 @@ from rich.table import Table
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "integration" / "local"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 from local_hub import running_tkhub_up  # noqa: E402
 
@@ -221,6 +222,7 @@ def label(proc: psutil.Process) -> str:
     text = " ".join(cmd)
     for needle, name in (
         ("tkhub up", "tkhub up"),
+        ("-m tkhub.supervise", "tkhub up"),  # what `tkhub up` becomes once the hub starts
         ("-m jupyterhub -f", "hub (jupyterhub)"),
         ("configurable-http-proxy", "configurable-http-proxy"),
         ("tkhub.catalog", "catalog service"),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -12,25 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 VENV_PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def proxy_binary() -> str:
-    local = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
-    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
-    if not found:
-        pytest.fail("configurable-http-proxy not found (npm install in the repository root)")
-    return found
 
 
 HUB_CONFIG = """
@@ -149,19 +131,6 @@ ENTRIES = [
         "allowed_groups": ["lab"],
     },
 ]
-
-
-def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not answer:\n{log.read_text()[-3000:]}")
 
 
 def add_entries(hub: PageHub) -> None:

@@ -26,16 +26,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from browser_hub import (
-    HERE,
-    HUB_CONFIG,
-    VENV_PYTHON,
-    PageHub,
-    add_entries,
-    free_port,
-    proxy_binary,
-    wait_for,
-)
+from browser_hub import HERE, HUB_CONFIG, VENV_PYTHON, PageHub, add_entries
+from hubproc import free_port, proxy_binary, terminate, wait_for
 
 from tkhub.spawners.form import TEMPLATES_DIR
 from tkhub.spawners.layout import system_account_name
@@ -91,12 +83,7 @@ def page_hub() -> Iterator[PageHub]:
     finally:
         for user in ("alice", "admin"):
             hub.stop_servers(user)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
         log.close()
         for user in ("alice", "admin"):  # the system accounts LocalSpawner made as root
             remove_account(system_account_name(user))

@@ -16,27 +16,19 @@ import itertools
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
+from hubproc import free_port, proxy_binary, terminate, wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REPO = Path(__file__).resolve().parents[3]
 _db_counter = itertools.count()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_postgres(*args: str) -> list[str]:
@@ -115,14 +107,6 @@ def db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _proxy_binary() -> str:
-    local = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
-    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
-    if not found:
-        pytest.fail("configurable-http-proxy not found (npm install in the repository root)")
-    return found
-
-
 @dataclass
 class Hub:
     url: str  # http://127.0.0.1:PORT (the proxy)
@@ -167,7 +151,7 @@ def hub() -> Iterator[Hub]:
             port=port,
             hub_port=hub_port,
             proxy_api_port=proxy_api_port,
-            proxy=_proxy_binary(),
+            proxy=proxy_binary(),
             service=service,
             tokens={t: n for n, t in tokens.items()},
         )
@@ -183,27 +167,9 @@ def hub() -> Iterator[Hub]:
     )
     api_url = f"http://127.0.0.1:{hub_port}/hub/api"
     try:
-        _wait_for(api_url, proc, Path(root) / "hub.log")
+        wait_for(api_url, proc, Path(root) / "hub.log")
         yield Hub(f"http://127.0.0.1:{port}", api_url, service, tokens)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"jupyterhub did not answer at {url}:\n{log.read_text()[-3000:]}")

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,18 +27,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hubproc import free_port, terminate, wait_for
 
 from tkhub.gpu import nvml
 from tkhub.spawners.layout import system_account_name
 from tkhub.spawners.system_users import remove_account
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -122,19 +116,6 @@ class GpuHub:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(1200):
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyterhub exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"jupyterhub did not answer at {url}:\n{log.read_text()[-4000:]}")
-
-
 def _remove_system_user(name: str) -> None:
     """The account LocalSpawner made for hub user ``name`` (when the hub ran as root)."""
     remove_account(system_account_name(name))
@@ -179,7 +160,7 @@ def running_hub() -> Iterator[GpuHub]:
         )
     hub = GpuHub(f"http://127.0.0.1:{port}", token, data_dir, log)
     try:
-        _wait_for(f"{hub.url}/hub/api", proc, log)
+        wait_for(f"{hub.url}/hub/api", proc, log)
         yield hub
     finally:
         for user in hub.users:
@@ -187,12 +168,7 @@ def running_hub() -> Iterator[GpuHub]:
                 hub.api("DELETE", f"/users/{user}/server")
             except httpx.HTTPError:
                 pass
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, timeout=30)
         for user in hub.users:
             _remove_system_user(user)
         shutil.rmtree(root, ignore_errors=True)

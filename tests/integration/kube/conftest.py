@@ -22,12 +22,11 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from hubproc import free_port, terminate, wait_for
 from kube_cluster import (
     NODE_LOCAL_PROVISIONER,
     SHARED_PROVISIONER,
@@ -42,7 +41,6 @@ from kube_support import (
     REGISTRY_CONFIG,
     Hub,
     Kube,
-    free_port,
     images,
     seed_catalog,
     start_hub,
@@ -111,16 +109,10 @@ def registry() -> Iterator[tuple[str, str, str]]:
         proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/v2/", timeout=1).status_code == 401:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
+        wait_for(f"{url}/v2/", proc, root / "registry.log", ready=lambda status: status == 401)
         yield url, user, password
     finally:
-        proc.terminate()
-        proc.wait(10)
+        terminate(proc, timeout=10)
         remove_root(root)
 
 

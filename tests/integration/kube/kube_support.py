@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
+from hubproc import free_port, proxy_binary, terminate, wait_for
 from kube_cluster import (
     Cluster,
     Image,
@@ -30,12 +27,6 @@ LAB_IMAGE = "registry.example.org/thinkube/tk-jupyter:1.0"
 BROKEN_IMAGE = "registry.example.org/thinkube/does-not-exist:1.0"
 BUSYBOX = "busybox:1.36"
 CUDA = "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -156,27 +147,6 @@ c.KubeSpawner.working_dir = "/home/jovyan/thinkube/notebooks"
 """
 
 
-def _proxy_binary() -> str:
-    local = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
-    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
-    if not found:
-        pytest.fail("configurable-http-proxy not found (npm install in the repository root)")
-    return found
-
-
-def _wait_for(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(900):
-        if proc.poll() is not None:
-            pytest.fail(f"jupyterhub exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"{url} did not answer:\n{log.read_text()[-3000:]}")
-
-
 def start_hub(kube: Kube, extra: str = "") -> tuple[Hub, subprocess.Popen[bytes]]:
     root = make_root()
     port, hub_port, proxy_api_port, catalog_port = (free_port() for _ in range(4))
@@ -186,7 +156,7 @@ def start_hub(kube: Kube, extra: str = "") -> tuple[Hub, subprocess.Popen[bytes]
     (root / "jupyterhub_config.py").write_text(
         HUB_CONFIG.format(
             port=port, hub_port=hub_port, proxy_api_port=proxy_api_port,
-            proxy=_proxy_binary(), service=service, tokens={t: n for n, t in tokens.items()},
+            proxy=proxy_binary(), service=service, tokens={t: n for n, t in tokens.items()},
             catalog_port=catalog_port, python=sys.executable, data=str(root / "data"),
             namespace=NAMESPACE, kube_url=kube.url, extra=extra,
         )
@@ -209,18 +179,13 @@ def start_hub(kube: Kube, extra: str = "") -> tuple[Hub, subprocess.Popen[bytes]
         root,
         tokens,
     )
-    _wait_for(hub.api_url, proc, root / "hub.log")
-    _wait_for(f"{hub.catalog_url}/health", proc, root / "hub.log")
+    wait_for(hub.api_url, proc, root / "hub.log")
+    wait_for(f"{hub.catalog_url}/health", proc, root / "hub.log")
     return hub, proc
 
 
 def stop_hub(hub: Hub, proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    terminate(proc)
     remove_root(hub.root)
 
 

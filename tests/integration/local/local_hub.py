@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,17 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from hubproc import free_port
 
 from tkhub.spawners.layout import system_account_name
 from tkhub.spawners.system_users import remove_account
 
 TKHUB = str(Path(sys.executable).parent / "tkhub")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -1,0 +1,69 @@
+"""Running real servers for the tests: free ports, the proxy binary, waiting, stopping.
+
+Shared by every integration test directory (``pythonpath`` in pyproject.toml puts
+this directory on ``sys.path``) and by the benchmarks that reuse their fixtures.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROXY = "configurable-http-proxy"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proxy_binary() -> str:
+    """The repository's configurable-http-proxy (npm install), else one on PATH."""
+    local = REPO / "node_modules" / ".bin" / PROXY
+    found = str(local) if local.exists() else shutil.which(PROXY)
+    if not found:
+        pytest.fail(f"{PROXY} not found (npm install in the repository root)")
+    return found
+
+
+def wait_for(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    *,
+    timeout: float = 90,
+    ready: Callable[[int], bool] = lambda status: status == 200,
+) -> None:
+    """Poll ``url`` until ``ready(status)``; fail with the log's end if ``proc`` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args!r} exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+        try:
+            if ready(httpx.get(url, timeout=1).status_code):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer in {timeout:g} s:\n{log.read_text()[-4000:]}")
+
+
+def terminate(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
