@@ -67,3 +67,24 @@ def terminate(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+HUB_BASE_CONFIG = """\
+c = get_config()  # noqa
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = {port}
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = {hub_port}
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
+c.ConfigurableHTTPProxy.command = [{proxy!r}]
+c.JupyterHub.authenticator_class = "dummy"
+c.JupyterHub.cookie_secret_file = "cookie_secret"
+c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
+"""
+
+
+def hub_base_config(port: int, hub_port: int, proxy_api_port: int) -> str:
+    """The start of a test hub's config: loopback ports, the proxy, dummy sign-in, files."""
+    return HUB_BASE_CONFIG.format(
+        port=port, hub_port=hub_port, proxy_api_port=proxy_api_port, proxy=proxy_binary()
+    )

@@ -28,18 +28,8 @@ _GPUS = [
 ]
 nvml.read_devices = lambda: list(_GPUS)
 
-c = get_config()  # noqa
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = [{proxy!r}]
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.admin_users = {{"admin"}}
+{base}c.Authenticator.admin_users = {{"admin"}}
 c.Authenticator.allowed_users = {{"alice"}}
-c.JupyterHub.cookie_secret_file = "cookie_secret"
-c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
 c.JupyterHub.template_paths = [{templates!r}]
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.services = [{{

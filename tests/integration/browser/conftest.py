@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from browser_hub import HERE, HUB_CONFIG, VENV_PYTHON, PageHub, add_entries
-from hubproc import free_port, proxy_binary, terminate, wait_for
+from hubproc import free_port, hub_base_config, terminate, wait_for
 
 from tkhub.spawners.form import TEMPLATES_DIR
 from tkhub.spawners.layout import system_account_name
@@ -45,10 +45,7 @@ def page_hub() -> Iterator[PageHub]:
     (root / "jupyterhub_config.py").write_text(
         HUB_CONFIG.format(
             here=str(HERE),
-            port=port,
-            hub_port=hub_port,
-            proxy_api_port=free_port(),
-            proxy=proxy_binary(),
+            base=hub_base_config(port, hub_port, free_port()),
             templates=str(TEMPLATES_DIR),
             catalog_port=catalog_port,
             python=VENV_PYTHON,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hubproc import free_port, proxy_binary, terminate, wait_for
+from hubproc import free_port, hub_base_config, terminate, wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REPO = Path(__file__).resolve().parents[3]
@@ -116,18 +116,8 @@ class Hub:
 
 
 HUB_CONFIG = """
-c = get_config()  # noqa
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = [{proxy!r}]
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.admin_users = {{"admin"}}
+{base}c.Authenticator.admin_users = {{"admin"}}
 c.Authenticator.allowed_users = {{"alice", "writer", "bob"}}
-c.JupyterHub.cookie_secret_file = "cookie_secret"
-c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
 c.JupyterHub.services = [{{"name": "catalog", "api_token": {service!r}}}]
 c.JupyterHub.custom_scopes = {{
     "custom:tkhub-catalog:admin": {{"description": "write the tkhub image catalog"}},
@@ -148,10 +138,7 @@ def hub() -> Iterator[Hub]:
     service = secrets.token_hex(16)
     Path(root, "jupyterhub_config.py").write_text(
         HUB_CONFIG.format(
-            port=port,
-            hub_port=hub_port,
-            proxy_api_port=proxy_api_port,
-            proxy=proxy_binary(),
+            base=hub_base_config(port, hub_port, proxy_api_port),
             service=service,
             tokens={t: n for n, t in tokens.items()},
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from hubproc import free_port, proxy_binary, terminate, wait_for
+from hubproc import free_port, hub_base_config, terminate, wait_for
 from kube_cluster import (
     Cluster,
     Image,
@@ -109,18 +109,8 @@ class Hub:
 
 
 HUB_CONFIG = """
-c = get_config()  # noqa
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.command = [{proxy!r}]
-c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.admin_users = {{"admin"}}
+{base}c.Authenticator.admin_users = {{"admin"}}
 c.Authenticator.allowed_users = {{"alice", "bob", "carol"}}
-c.JupyterHub.cookie_secret_file = "cookie_secret"
-c.JupyterHub.db_url = "sqlite:///jupyterhub.sqlite"
 c.JupyterHub.api_tokens = {tokens!r}
 c.JupyterHub.services = [{{
     "name": "catalog",
@@ -155,8 +145,8 @@ def start_hub(kube: Kube, extra: str = "") -> tuple[Hub, subprocess.Popen[bytes]
     (root / "data").mkdir()
     (root / "jupyterhub_config.py").write_text(
         HUB_CONFIG.format(
-            port=port, hub_port=hub_port, proxy_api_port=proxy_api_port,
-            proxy=proxy_binary(), service=service, tokens={t: n for n, t in tokens.items()},
+            base=hub_base_config(port, hub_port, proxy_api_port),
+            service=service, tokens={t: n for n, t in tokens.items()},
             catalog_port=catalog_port, python=sys.executable, data=str(root / "data"),
             namespace=NAMESPACE, kube_url=kube.url, extra=extra,
         )
