@@ -147,6 +147,23 @@ class CatalogCache:
     def images(self) -> tuple[ImagePublic, ...]:
         return self.snapshot().images
 
+    def listing_for(
+        self,
+        *,
+        groups: frozenset[str],
+        admin: bool,
+        gpu: GpuNeed | None,
+        group: str | None,
+        include_hidden: bool,
+    ) -> Listing:
+        """The encoded list answer for one caller and filters, from the current snapshot."""
+        snapshot = self.snapshot()
+        return snapshot.listing(
+            snapshot.key(
+                groups=groups, admin=admin, gpu=gpu, group=group, include_hidden=include_hidden
+            )
+        )
+
     def snapshot(self) -> Snapshot:
         if not self.enabled:
             return self._load()

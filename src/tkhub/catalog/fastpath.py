@@ -122,15 +122,12 @@ class ImageListShortcut:
         caller = caller_from_model(model)
         if include_hidden and not caller.can_write:
             return False
-        snapshot = cache.snapshot()
-        listing = snapshot.listing(
-            snapshot.key(
-                groups=caller.groups,
-                admin=caller.admin,
-                gpu=gpu,
-                group=group,
-                include_hidden=include_hidden,
-            )
+        listing = cache.listing_for(
+            groups=caller.groups,
+            admin=caller.admin,
+            gpu=gpu,
+            group=group,
+            include_hidden=include_hidden,
         )
         status, headers, body = answer(listing, if_none_match, accept_encoding)
         await send({"type": "http.response.start", "status": status, "headers": headers})

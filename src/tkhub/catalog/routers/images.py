@@ -69,15 +69,12 @@ async def list_images(
     """
     if include_hidden and not caller.can_write:
         raise HTTPException(403, "include_hidden: only admins may list hidden entries")
-    snapshot = cache.snapshot()
-    listing = snapshot.listing(
-        snapshot.key(
-            groups=caller.groups,
-            admin=caller.admin,
-            gpu=gpu,
-            group=group,
-            include_hidden=include_hidden,
-        )
+    listing = cache.listing_for(
+        groups=caller.groups,
+        admin=caller.admin,
+        gpu=gpu,
+        group=group,
+        include_hidden=include_hidden,
     )
     status, headers, body = answer(
         listing, request.headers.get("if-none-match"), request.headers.get("accept-encoding")
