@@ -3,11 +3,12 @@
 ``tkhub up`` loads most of tkhub to check and prepare; it then replaces itself
 (``exec``, same pid) with this module, which needs only the standard library, so
 the process that waits in the foreground costs a bare interpreter, not the whole
-CLI. It starts the hub in a process group of its own, says when the hub answers,
+CLI. It starts the hub in a process group of its own, says when the hub answers
+(and the catalog, so that a spawn can succeed from then on),
 hands SIGINT/SIGTERM to the hub (which stops its servers, services and proxy), and
 removes ``running.json`` (written by ``tkhub up`` with this same pid) at the end.
 
-    python -m tkhub.supervise CONFIG PUBLIC_URL HUB_API_URL RUNNING_FILE
+    python -m tkhub.supervise CONFIG PUBLIC_URL HUB_API_URL CATALOG_URL RUNNING_FILE
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def wait_until_ready(urls: list[str], proc: subprocess.Popen[bytes]) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    config, public_url, hub_api_url, running_file = argv
+    config, public_url, hub_api_url, catalog_url, running_file = argv
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", config],
         cwd=Path(config).parent,
@@ -62,7 +63,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        if wait_until_ready([f"{hub_api_url}/hub/api", f"{public_url}/hub/api"], proc):
+        urls = [f"{hub_api_url}/hub/api", f"{public_url}/hub/api", f"{catalog_url}/health"]
+        if wait_until_ready(urls, proc):
             print(f"tkhub is ready: open {public_url}  (Ctrl-C stops it)", flush=True)
         code = proc.wait()
     finally:

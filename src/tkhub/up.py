@@ -207,7 +207,7 @@ def exec_supervisor(settings: Settings, overrides: dict[str, Any], config: Path)
     running = write_running(settings)
     argv = [
         sys.executable, "-m", "tkhub.supervise", str(config), settings.hub_url,
-        f"http://127.0.0.1:{settings.hub_api_port}", str(running),
+        f"http://127.0.0.1:{settings.hub_api_port}", settings.catalog_url, str(running),
     ]  # fmt: skip
     sys.stdout.flush()
     sys.stderr.flush()

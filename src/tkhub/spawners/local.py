@@ -145,6 +145,11 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
     async def fetch_inventory(self) -> Inventory:
         return await asyncio.to_thread(local_inventory, self.ledger)
 
+    async def inventory_for_start(self) -> Inventory:
+        # Every unit as if free: the ledger's allocate() decides, under its lock, and
+        # refuses with "GPU 1 was taken by another server; choose again".
+        return await asyncio.to_thread(local_inventory)
+
     async def apply_selection(self, selection: Selection) -> None:
         entry = selection.image
         kind = str(getattr(entry.kind, "value", entry.kind))

@@ -91,6 +91,14 @@ class TkSpawnerMixin(LoggingConfigurable):
         """GPUs and what is free; each spawner reads its own (NVML or the cluster)."""
         raise NotImplementedError
 
+    async def inventory_for_start(self) -> Inventory:
+        """The inventory a start is checked against (by default, what the page showed).
+
+        A spawner whose ``apply_selection`` books GPUs atomically overrides this to
+        leave availability to that booking, which says exactly what was taken.
+        """
+        return await self.fetch_inventory()
+
     async def apply_selection(self, selection: Selection) -> None:
         """Set this spawner up (command or image, resources, GPUs) for ``selection``."""
         raise NotImplementedError
@@ -114,7 +122,7 @@ class TkSpawnerMixin(LoggingConfigurable):
         """
         params = normalize_params(self.user_options or {})
         entries = await self.fetch_catalog()
-        inventory = await self.fetch_inventory()
+        inventory = await self.inventory_for_start()
         groups, admin = user_access(self.user)
         try:
             selection = check_params(

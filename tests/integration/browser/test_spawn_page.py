@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -189,3 +190,27 @@ async def test_form_works_without_javascript(page_hub, browser):
     finally:
         page_hub.api("DELETE", "/users/alice/servers/plain")
         await context.close()
+
+
+async def test_a_gpu_taken_after_the_check_is_refused_by_the_ledger(page_hub):
+    """A start that bypasses the form (REST API) meets the ledger: exact reason, nothing runs."""
+    page_hub.stop_servers("alice")
+    held = page_hub.api("POST", "/users/admin/server", json={"image": "pytorch", "gpu": "device:0"})
+    assert held.status_code in (201, 202), held.text
+    try:
+        for _ in range(300):
+            if (page_hub.api("GET", "/users/admin").json()["servers"].get("") or {}).get("ready"):
+                break
+            time.sleep(0.2)
+        taken = page_hub.api("POST", "/users/alice/server", json={"image": "pytorch", "gpu": "device:0"})
+        ledger = page_hub.data_dir / "state" / "gpu-ledger.json"
+        assert taken.status_code >= 400, (
+            taken.text,
+            ledger.read_text() if ledger.exists() else "no ledger",
+            page_hub.api("GET", "/users/admin").json()["servers"],
+            page_hub.log.read_text()[-3000:],
+        )
+        assert "GPU 0 was taken by another server; choose again" in taken.json()["message"]
+        assert not page_hub.api("GET", "/users/alice").json()["servers"]
+    finally:
+        page_hub.stop_servers("admin")

@@ -16,9 +16,6 @@ from kube_support import BROKEN_IMAGE, LAB_IMAGE, NAMESPACE, Hub, Kube
 
 from tkhub.deploy.names import HOME
 
-# TkKubeSpawner builds on the shared spawner mixin; until it is in the tree there is no spawner.
-pytest.importorskip("tkhub.spawners.mixin", reason="tkhub.spawners.mixin is not in the tree yet")
-
 
 def api(hub: Hub, user: str = "admin") -> httpx.Client:
     return httpx.Client(

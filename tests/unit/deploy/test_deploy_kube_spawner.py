@@ -21,9 +21,7 @@ from tkhub.deploy.names import HOME
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.kubernetes import inventory_from_objects
 from tkhub.selection import Placement, Selection
-
-pytest.importorskip("tkhub.spawners.mixin", reason="tkhub.spawners.mixin is not in the tree yet")
-from tkhub.spawners.kube import TkKubeSpawner  # noqa: E402
+from tkhub.spawners.kube import TkKubeSpawner
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 A100 = "NVIDIA-A100-SXM4-80GB"
