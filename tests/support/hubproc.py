@@ -88,3 +88,22 @@ def hub_base_config(port: int, hub_port: int, proxy_api_port: int) -> str:
     return HUB_BASE_CONFIG.format(
         port=port, hub_port=hub_port, proxy_api_port=proxy_api_port, proxy=proxy_binary()
     )
+
+
+def remove_test_account(hub_username: str) -> None:
+    """Remove the system account LocalSpawner made for a hub user, with its processes.
+
+    A server still exiting when the hub stopped would make ``userdel`` refuse.
+    """
+    from tkhub.spawners.layout import system_account_name
+    from tkhub.spawners.system_users import AccountError, remove_account
+
+    account = system_account_name(hub_username)
+    for _ in range(3):
+        try:
+            remove_account(account)
+            return
+        except AccountError:
+            subprocess.run(["pkill", "-KILL", "-u", account], check=False, capture_output=True)
+            time.sleep(0.5)
+    remove_account(account)

@@ -81,13 +81,15 @@ def catalog_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _services(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _services(
+    settings: Settings, catalog_token: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     services: list[dict[str, Any]] = [
         {
             "name": CATALOG_SERVICE,
             "url": settings.catalog_url,
             "command": [sys.executable, "-m", "tkhub.catalog"],
-            "api_token": ensure_secret(settings, CATALOG_TOKEN),
+            "api_token": catalog_token,
             "environment": catalog_environment(settings),
         },
         {"name": CLI_SERVICE, "api_token": ensure_secret(settings, CLI_TOKEN)},
@@ -145,7 +147,8 @@ def configure(c: Any, settings: Settings) -> None:
     c.JupyterHub.spawner_class = "tkhub-local"
     c.LocalSpawner.data_dir = str(settings.data_dir)
     c.LocalSpawner.catalog_url = settings.catalog_url
-    c.LocalSpawner.catalog_token = ensure_secret(settings, CATALOG_TOKEN)
+    catalog_token = ensure_secret(settings, CATALOG_TOKEN)
+    c.LocalSpawner.catalog_token = catalog_token
     c.LocalSpawner.catalog_timeout = settings.catalog_timeout
     c.LocalSpawner.max_servers_per_gpu = settings.max_servers_per_gpu
     c.Spawner.ip = "127.0.0.1"
@@ -153,7 +156,7 @@ def configure(c: Any, settings: Settings) -> None:
     c.Spawner.http_timeout = 60
     c.Spawner.start_timeout = 120
 
-    services, roles = _services(settings)
+    services, roles = _services(settings, catalog_token)
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
     c.JupyterHub.custom_scopes = {

@@ -88,6 +88,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
 
     _gpu_uuids: list[str]
     _environment_name: str = ""
+    _start_inventory: Inventory | None = None  # read once per start (NVML)
     _selection_env: dict[str, str]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -148,7 +149,8 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
     async def inventory_for_start(self) -> Inventory:
         # Every unit as if free: the ledger's allocate() decides, under its lock, and
         # refuses with "GPU 1 was taken by another server; choose again".
-        return await asyncio.to_thread(local_inventory)
+        self._start_inventory = await asyncio.to_thread(local_inventory)
+        return self._start_inventory
 
     async def apply_selection(self, selection: Selection) -> None:
         entry = selection.image
@@ -173,8 +175,9 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
                     f"reachable by other accounts ({blocked} is private). Ask your "
                     "administrator to install it where all users can read it."
                 )
+        inventory = self._start_inventory or await self.inventory_for_start()
         devices = await asyncio.to_thread(
-            self.ledger.allocate, self.server_key, selection.placement, await self.fetch_inventory()
+            self.ledger.allocate, self.server_key, selection.placement, inventory
         )
         self._gpu_uuids = [d.uuid for d in devices]
         self._environment_name = entry.name

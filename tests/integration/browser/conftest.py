@@ -27,11 +27,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from browser_hub import HERE, HUB_CONFIG, VENV_PYTHON, PageHub, add_entries
-from hubproc import free_port, hub_base_config, terminate, wait_for
+from hubproc import free_port, hub_base_config, remove_test_account, terminate, wait_for
 
 from tkhub.spawners.form import TEMPLATES_DIR
-from tkhub.spawners.layout import system_account_name
-from tkhub.spawners.system_users import remove_account
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +81,7 @@ def page_hub() -> Iterator[PageHub]:
         terminate(proc)
         log.close()
         for user in ("alice", "admin"):  # the system accounts LocalSpawner made as root
-            remove_account(system_account_name(user))
+            remove_test_account(user)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -27,11 +27,9 @@ from typing import Any
 
 import httpx
 import pytest
-from hubproc import free_port, terminate, wait_for
+from hubproc import free_port, remove_test_account, terminate, wait_for
 
 from tkhub.gpu import nvml
-from tkhub.spawners.layout import system_account_name
-from tkhub.spawners.system_users import remove_account
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -116,11 +114,6 @@ class GpuHub:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def _remove_system_user(name: str) -> None:
-    """The account LocalSpawner made for hub user ``name`` (when the hub ran as root)."""
-    remove_account(system_account_name(name))
-
-
 @pytest.fixture(scope="module")
 def gpu_hub(nvml_gpus: list[nvml.NvmlDevice]) -> Iterator[GpuHub]:
     pytest.importorskip("tkhub.hub", reason="the local hub configuration is not installed")
@@ -170,5 +163,5 @@ def running_hub() -> Iterator[GpuHub]:
                 pass
         terminate(proc, timeout=30)
         for user in hub.users:
-            _remove_system_user(user)
+            remove_test_account(user)
         shutil.rmtree(root, ignore_errors=True)

@@ -22,10 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from hubproc import free_port
-
-from tkhub.spawners.layout import system_account_name
-from tkhub.spawners.system_users import remove_account
+from hubproc import free_port, remove_test_account
 
 TKHUB = str(Path(sys.executable).parent / "tkhub")
 
@@ -169,7 +166,7 @@ def running_tkhub_up(
                 proc.wait()
         if not keep:
             for user in hub.users | {"admin"}:
-                remove_account(system_account_name(user))
+                remove_test_account(user)
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hubproc import remove_test_account
 from local_hub import TKHUB, LocalHub, first_admin_password, running_tkhub_up, xsrf
 
 from tkhub.auth import UserStore
 from tkhub.gpu import nvml
 from tkhub.spawners.layout import escape_username, system_account_name
-from tkhub.spawners.system_users import remove_account
 
 NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
             "nbformat_minor": 5}}  # fmt: skip
@@ -50,7 +50,7 @@ def hub() -> Iterator[LocalHub]:
             "hank",
             "zoë.o'neil",
         ):
-            remove_account(system_account_name(user))
+            remove_test_account(user)
         shutil.rmtree(root, ignore_errors=True)
 
 
