@@ -13,6 +13,8 @@ import os
 import pwd
 import stat
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +41,28 @@ def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise AccountError(f"{' '.join(cmd)} failed: {done.stderr.strip()}")
+# First spawns of two users at once run useradd in two threads of the hub; the
+# shadow tools refuse to run concurrently ("cannot lock /etc/passwd").
+_ACCOUNTS_LOCK = threading.Lock()
+
+
+def _run(cmd: list[str], attempts: int = 5) -> None:
+    for attempt in range(attempts):
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return
+        if "cannot lock" not in done.stderr or attempt == attempts - 1:
+            break
+        time.sleep(0.2 * (attempt + 1))  # another process holds the lock
+    raise AccountError(f"{' '.join(cmd)} failed: {done.stderr.strip()}")
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def ensure_group(name: str = SHARED_GROUP) -> int:
@@ -55,13 +75,21 @@ def ensure_group(name: str = SHARED_GROUP) -> int:
 
 def ensure_account(name: str, home: Path, group: str = SHARED_GROUP) -> Account:
     """The account ``name`` with home ``home``; created if missing (idempotent)."""
+    with _ACCOUNTS_LOCK:
+        return _ensure_account(name, home, group)
+
+
+def _ensure_account(name: str, home: Path, group: str) -> Account:
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
         ensure_group(group)
+        # A group of that name left behind by a removed account would make
+        # --user-group fail: join it instead.
+        own_group = ["--gid", name] if _group_exists(name) else ["--user-group"]
         _run(
             [
-                "useradd", "--system", "--no-create-home", "--user-group",
+                "useradd", "--system", "--no-create-home", *own_group,
                 "--home-dir", str(home), "--shell", "/bin/bash", "--groups", group, name,
             ]
         )  # fmt: skip

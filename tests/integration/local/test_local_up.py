@@ -316,8 +316,9 @@ def test_after_a_restart_the_notebook_is_still_there(hub: LocalHub):
         assert "First start" not in again.printed()
         client = again.sign_in("admin", first_admin_password(hub.printed()))
         try:
-            # Two fresh-clone CI runs on a loaded machine saw a 500 here, once, that no
-            # local run reproduced: ask up to three times and show what the hub said.
+            # Seen twice while another suite on the same machine removed and created
+            # tk-* accounts at the same time (accounts are machine-wide): ask up to
+            # three times, and show what the hub said each time.
             for _ in range(3):
                 started = again.spawn("admin", {"image": "python"})
                 if started.status_code in (201, 202):
