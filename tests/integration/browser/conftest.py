@@ -76,8 +76,9 @@ def page_hub() -> Iterator[PageHub]:
         add_entries(hub)
         yield hub
     finally:
-        for user in ("alice", "admin"):
-            hub.stop_servers(user)
+        if proc.poll() is None:  # a hub that never started must not hide why
+            for user in ("alice", "admin"):
+                hub.stop_servers(user)
         terminate(proc)
         log.close()
         for user in ("alice", "admin"):  # the system accounts LocalSpawner made as root
