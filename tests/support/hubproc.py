@@ -20,10 +20,22 @@ REPO = Path(__file__).resolve().parents[2]
 PROXY = "configurable-http-proxy"
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free 127.0.0.1 port, never one this process handed out before.
+
+    The kernel may give a just-closed port again at once: two of them in one hub's
+    config (public and proxy API port alike) would keep it from starting.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def proxy_binary() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from hubproc import free_port
 
 from tkhub.catalog.app import create_app
 from tkhub.catalog.auth import make_hub_auth
@@ -22,12 +22,6 @@ from tkhub.catalog.schemas import ImageCreate, ImageUpdate
 from tkhub.config import Settings
 
 Hub = Any  # the ``hub`` fixture of conftest.py
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 LOCAL = {"name": "here", "kind": "local", "python": sys.executable, "default": True}

@@ -29,7 +29,6 @@ import json
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from hubproc import free_port
 from sqlalchemy.orm import Session, sessionmaker
 
 from tkhub.catalog import db
@@ -66,12 +66,6 @@ def need(binary: str, package: str) -> str:
     if not found:
         pytest.fail(f"{binary} is not installed: apt-get install {package} (the CI installs it)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tmpdir(prefix: str) -> Path:
