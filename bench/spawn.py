@@ -36,7 +36,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "integration" / "local"))
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
+from hubproc import free_port, terminate  # noqa: E402
 from local_hub import running_tkhub_up  # noqa: E402
 
 from tkhub.spawners.layout import system_account_name  # noqa: E402
@@ -68,12 +68,6 @@ POLL = 0.1
 MEMORY_GOAL_MB = 400
 RATIO_GOAL = 1.10
 console = Console(soft_wrap=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -162,13 +156,7 @@ def running_bare_hub() -> Iterator[Target]:
         wait_for_api(url, proc, log)
         yield Target("bare", f"{url}/hub/api", token, proc.pid)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, timeout=60, sig=signal.SIGINT)  # Ctrl-C: servers stop too
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -7,11 +7,15 @@ this directory on ``sys.path``) and by the benchmarks that reuse their fixtures.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,11 +73,13 @@ def wait_for(
     pytest.fail(f"{url} did not answer in {timeout:g} s:\n{log.read_text()[-4000:]}")
 
 
-def terminate(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+def terminate(
+    proc: subprocess.Popen[bytes], timeout: float = 20, sig: int = signal.SIGTERM
+) -> None:
+    """``sig`` (SIGTERM), then SIGKILL if it has not exited within ``timeout`` seconds."""
     if proc.poll() is not None:
         return
-    proc.terminate()
+    proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -119,3 +125,33 @@ def remove_test_account(hub_username: str) -> None:
             subprocess.run(["pkill", "-KILL", "-u", account], check=False, capture_output=True)
             time.sleep(0.5)
     remove_account(account)
+
+
+@contextmanager
+def app_servers() -> Iterator[Callable[[Any], str]]:
+    """``start(app) -> base URL``: ASGI apps on real uvicorn servers in threads, stopped after."""
+    import uvicorn
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app: Any) -> str:
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("the ASGI app did not start")
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield start
+    finally:
+        for server, thread in servers:
+            server.should_exit = True
+            thread.join(10)

@@ -18,8 +18,6 @@ import importlib.util
 import shutil
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from hubproc import app_servers, free_port
 from typer.testing import CliRunner, Result
 
 from tkhub.catalog.app import create_app
@@ -63,32 +62,12 @@ c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
 """.replace("{singleuser!r}", repr(str(SINGLEUSER)))
 hub = _hub_module.hub
-free_port = _hub_module.free_port
 
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[Any], str]]:
-    import uvicorn
-
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(app: Any) -> str:
-        port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        for _ in range(200):
-            if server.started:
-                return f"http://127.0.0.1:{port}"
-            time.sleep(0.05)
-        pytest.fail("the catalog service did not start")
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
+    with app_servers() as start:
+        yield start
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from hubproc import free_port, remove_test_account
+from hubproc import free_port, remove_test_account, terminate
 
 TKHUB = str(Path(sys.executable).parent / "tkhub")
 
@@ -157,13 +157,7 @@ def running_tkhub_up(
         _wait_ready_line(hub)
         yield hub
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        terminate(proc, timeout=60, sig=signal.SIGINT)  # Ctrl-C: servers stop too
         if not keep:
             for user in hub.users | {"admin"}:
                 remove_test_account(user)

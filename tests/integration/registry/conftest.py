@@ -49,7 +49,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from hubproc import free_port
+from hubproc import app_servers, free_port
 from sqlalchemy.orm import Session, sessionmaker
 
 from tkhub.catalog import db
@@ -445,26 +445,5 @@ def data_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[Any], str]]:
-    """``serve(app) -> base_url``: a real uvicorn server on 127.0.0.1, free port."""
-    import uvicorn
-
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(app: Any) -> str:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        for _ in range(200):
-            if server.started:
-                return f"http://127.0.0.1:{port}"
-            time.sleep(0.05)
-        pytest.fail("the catalog service did not start")
-
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(10)
+    with app_servers() as start:
+        yield start
