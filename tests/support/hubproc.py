@@ -6,15 +6,18 @@ this directory on ``sys.path``) and by the benchmarks that reuse their fixtures.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -155,3 +158,18 @@ def app_servers() -> Iterator[Callable[[Any], str]]:
         for server, thread in servers:
             server.should_exit = True
             thread.join(10)
+
+
+def catalog_fixtures(module_name: str) -> ModuleType:
+    """The catalog tests' conftest as a private module (their real hub, defined once).
+
+    Each user gets its own copy under ``module_name``, so it may extend the copy's
+    hub config without touching the catalog tests.
+    """
+    path = REPO / "tests" / "integration" / "catalog" / "conftest.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -14,20 +14,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from hubproc import app_servers, free_port
+from hubproc import app_servers, catalog_fixtures, free_port
 from typer.testing import CliRunner, Result
 
 from tkhub.catalog.app import create_app
@@ -35,19 +33,7 @@ from tkhub.catalog.auth import make_hub_auth
 from tkhub.cli import app as cli_app
 from tkhub.config import load_settings
 
-
-def _catalog_fixtures() -> ModuleType:
-    """The catalog tests' conftest as a private module copy (one hub definition)."""
-    path = Path(__file__).parents[1] / "catalog" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("tkhub_cli_test_hub", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-_hub_module = _catalog_fixtures()
+_hub_module = catalog_fixtures("tkhub_cli_test_hub")
 SINGLEUSER = Path(sys.executable).parent / "jupyterhub-singleuser"
 # Appended to the catalog hub's config (str.format'ed: braces doubled). Servers run
 # as this user, which the default spawner cannot do; root needs --allow-root.

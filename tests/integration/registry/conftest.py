@@ -30,7 +30,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,7 +48,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from hubproc import app_servers, free_port
+from hubproc import app_servers, catalog_fixtures, free_port
 from sqlalchemy.orm import Session, sessionmaker
 
 from tkhub.catalog import db
@@ -419,20 +418,7 @@ def flaky_server() -> Iterator[Callable[[list[tuple[int, dict[str, str], bytes]]
 # --- the catalog service with a real hub -------------------------------------------
 
 
-def _catalog_fixtures() -> Any:
-    """The catalog tests' real-hub fixture, loaded from their conftest (one definition)."""
-    import importlib.util
-
-    path = Path(__file__).parents[1] / "catalog" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("tkhub_catalog_test_fixtures", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-hub = _catalog_fixtures().hub
+hub = catalog_fixtures("tkhub_catalog_test_fixtures").hub
 
 
 @pytest.fixture
