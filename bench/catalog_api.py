@@ -65,8 +65,8 @@ def run_catalog(
     port: int, hub_port: int, data_dir: str, cached: bool, http: str, loop: str
 ) -> None:
     from tkhub.catalog.app import create_app
-    from tkhub.catalog.auth import make_hub_auth
-    from tkhub.config import Settings
+    from tkhub.catalog.hub_tokens import make_hub_auth
+    from tkhub.settings import Settings
 
     auth = make_hub_auth(f"http://127.0.0.1:{hub_port}/hub/api", "bench-service-token")
     app = create_app(Settings(data_dir=data_dir), hub_auth=auth, cache_enabled=cached)
@@ -76,7 +76,7 @@ def run_catalog(
 def populate(data_dir: str) -> None:
     from tkhub.catalog import db, store
     from tkhub.catalog.schemas import ImageCreate
-    from tkhub.config import Settings
+    from tkhub.settings import Settings
 
     engine = db.make_engine(Settings(data_dir=data_dir).database_url)
     db.upgrade(engine)

@@ -40,7 +40,7 @@ from tkhub.catalog import db
 from tkhub.catalog.registry import client as registry_client
 from tkhub.catalog.registry.client import DEFAULT_CONCURRENCY, RegistryClient
 from tkhub.catalog.registry.sync import sync_one
-from tkhub.config import RegistrySettings
+from tkhub.settings import RegistrySettings
 
 CACHE = Path("/tmp/tkhub-bench-registry")
 BUILDAH = [

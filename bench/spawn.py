@@ -60,8 +60,7 @@ sys.path.insert(0, str(REPO / "tests" / "support"))
 from hubproc import free_port, terminate  # noqa: E402
 from local_hub import running_tkhub_up  # noqa: E402
 
-from tkhub.spawners.layout import system_account_name  # noqa: E402
-from tkhub.spawners.system_users import remove_account  # noqa: E402
+from tkhub.local.accounts import remove_account, system_account_name  # noqa: E402
 
 PROXY = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 POLL = 0.1
@@ -210,7 +209,7 @@ def label(proc: psutil.Process) -> str:
     text = " ".join(cmd)
     for needle, name in (
         ("tkhub up", "tkhub up"),
-        ("-m tkhub.supervise", "tkhub up"),  # what `tkhub up` becomes once the hub starts
+        ("-m tkhub.local.supervisor", "tkhub up"),  # what `tkhub up` becomes once the hub starts
         ("-m jupyterhub -f", "hub (jupyterhub)"),
         ("configurable-http-proxy", "configurable-http-proxy"),
         ("tkhub.catalog", "catalog service"),

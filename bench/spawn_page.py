@@ -60,8 +60,8 @@ def run_hub_stand_in(port: int) -> None:
 
 def run_catalog(port: int, hub_port: int, data_dir: str) -> None:
     from tkhub.catalog.app import create_app
-    from tkhub.catalog.auth import make_hub_auth
-    from tkhub.config import Settings
+    from tkhub.catalog.hub_tokens import make_hub_auth
+    from tkhub.settings import Settings
 
     auth = make_hub_auth(f"http://127.0.0.1:{hub_port}/hub/api", "bench-service-token")
     app = create_app(Settings(data_dir=data_dir), hub_auth=auth)
@@ -71,7 +71,7 @@ def run_catalog(port: int, hub_port: int, data_dir: str) -> None:
 def populate(data_dir: str) -> None:
     from tkhub.catalog import db, store
     from tkhub.catalog.schemas import ImageCreate
-    from tkhub.config import Settings
+    from tkhub.settings import Settings
 
     engine = db.make_engine(Settings(data_dir=data_dir).database_url)
     db.upgrade(engine)
@@ -177,26 +177,21 @@ async def measure(catalog_url: str, runs: int) -> None:
 
     from tkhub.catalog.client import CatalogClient
     from tkhub.gpu.kubernetes import inventory_from_objects
-    from tkhub.spawners.form import choices_for, render_options_form
+    from tkhub.selection import spawn_choices
+    from tkhub.spawnpage.render import render_options_form
 
     nodes, pods = cluster_json()
-    user = type("User", (), {"name": "bench", "groups": [], "admin": False})()
+    previous = {"image": ["env-001"], "gpu": ["auto"]}
     async with CatalogClient(catalog_url, "bench-user-token") as client:
 
         async def ours() -> str:
             entries = await client.list_images()
             inventory = inventory_from_objects(nodes, pods)
-            return render_options_form(
-                entries=entries,
-                choices_by_image=choices_for(entries, inventory),
-                selected={"image": ["env-001"], "gpu": ["auto"]},
-                error=None,
-                user=user,
-            )
+            return render_options_form(spawn_choices(entries, inventory), previous)
 
         entries = await client.list_images()
         inventory = inventory_from_objects(nodes, pods)
-        gpu_choices = choices_for(entries, inventory)["env-000"]
+        gpu_choices = spawn_choices(entries, inventory).by_entry["env-000"]
         spawner = KubeSpawner(_mock=True)
         plain, with_choices = profiles(None), profiles(gpu_choices)
 
@@ -208,13 +203,7 @@ async def measure(catalog_url: str, runs: int) -> None:
 
         async def no_http() -> str:
             inv = inventory_from_objects(nodes, pods)
-            return render_options_form(
-                entries=entries,
-                choices_by_image=choices_for(entries, inv),
-                selected={"image": ["env-001"], "gpu": ["auto"]},
-                error=None,
-                user=user,
-            )
+            return render_options_form(spawn_choices(entries, inv), previous)
 
         print(
             f"{len(entries)} environments, {len(inventory.nodes)} GPU nodes, "

@@ -116,8 +116,7 @@ def remove_test_account(hub_username: str) -> None:
 
     A server still exiting when the hub stopped would make ``userdel`` refuse.
     """
-    from tkhub.spawners.layout import system_account_name
-    from tkhub.spawners.system_users import AccountError, remove_account
+    from tkhub.local.accounts import AccountError, remove_account, system_account_name
 
     account = system_account_name(hub_username)
     for _ in range(3):

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from tkhub.catalog import store
 from tkhub.catalog.app import create_app
 from tkhub.catalog.schemas import ImageCreate, Kind, Source
-from tkhub.config import load_settings
+from tkhub.settings import load_settings
 
 log = logging.getLogger("tkhub.catalog")
 

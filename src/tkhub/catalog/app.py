@@ -19,12 +19,12 @@ from jupyterhub.services.auth import HubAuth
 from starlette.concurrency import run_in_threadpool
 
 from tkhub.catalog import db
-from tkhub.catalog.auth import make_hub_auth
 from tkhub.catalog.cache import CatalogCache
 from tkhub.catalog.fastpath import ImageListShortcut
+from tkhub.catalog.hub_tokens import make_hub_auth
 from tkhub.catalog.registry import service as registry_service
 from tkhub.catalog.routers import health, images, nodes
-from tkhub.config import Settings
+from tkhub.settings import Settings
 
 ROUTERS = (health.router, images.router, nodes.router)
 REFRESH_SECONDS = 10.0

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from tkhub.catalog.auth import ADMIN_SCOPE, Caller, authenticate
 from tkhub.catalog.cache import CatalogCache
-from tkhub.config import Settings
+from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, Caller, authenticate
+from tkhub.settings import Settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -38,7 +38,7 @@ async def get_caller(
 async def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     if not caller.can_write:
         raise HTTPException(
-            403, f"authorization: writing needs an admin user or the scope {ADMIN_SCOPE}"
+            403, f"authorization: writing needs an admin user or the scope {CATALOG_ADMIN_SCOPE}"
         )
     return caller
 

@@ -28,8 +28,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tkhub.catalog.auth import _HEADER, caller_from_model
 from tkhub.catalog.cache import CatalogCache, Listing
+from tkhub.catalog.hub_tokens import _HEADER, caller_from_model
 from tkhub.catalog.schemas import GpuNeed
 
 log = logging.getLogger(__name__)

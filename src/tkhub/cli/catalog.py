@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tkhub.catalog import db, store
 from tkhub.catalog.registry.report import RegistryReport, SyncReport
 from tkhub.catalog.registry.sync import UnknownRegistry, select_registries, sync_registries
-from tkhub.config import Settings, load_settings
+from tkhub.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True)
 err = Console(stderr=True)

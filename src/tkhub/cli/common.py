@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from tkhub.catalog.client import CatalogClient, CatalogRequestError
-from tkhub.config import Settings, load_settings
 from tkhub.errors import CatalogUnavailable
-from tkhub.hub.secrets import CLI_TOKEN, read_secret, secret_file
+from tkhub.local.secrets import CLI_TOKEN, read_secret, secret_file
+from tkhub.settings import Settings, load_settings
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ def one_line(text: str) -> str:
 
 def settings_from(data_dir: Path | None) -> Settings:
     """Settings of the data directory, with the ports of its running ``tkhub up``."""
-    from tkhub.up import with_running
+    from tkhub.local.up import with_running
 
     try:
         return with_running(load_settings(data_dir=data_dir))

@@ -14,15 +14,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from tkhub.deploy.apply import PreflightFailed, apply
-from tkhub.deploy.checks import any_failed, print_checks
-from tkhub.deploy.cluster import ClusterConfig, ClusterConfigError, load_cluster_config
-from tkhub.deploy.helm import HelmError
-from tkhub.deploy.kubeapi import KubeApi, KubeError, load_connection
-from tkhub.deploy.preflight import preflight
-from tkhub.deploy.render import render
-from tkhub.deploy.uninstall import uninstall
-from tkhub.deploy.verify import verify
+from tkhub.kube.deploy.apply import PreflightFailed, apply
+from tkhub.kube.deploy.checks import any_failed, print_checks
+from tkhub.kube.deploy.cluster import ClusterConfig, ClusterConfigError, load_cluster_config
+from tkhub.kube.deploy.helm import HelmError
+from tkhub.kube.deploy.kubeapi import KubeApi, KubeError, load_connection
+from tkhub.kube.deploy.preflight import preflight
+from tkhub.kube.deploy.render import render
+from tkhub.kube.deploy.uninstall import uninstall
+from tkhub.kube.deploy.verify import verify
 
 app = typer.Typer(no_args_is_help=True)
 out = Console()

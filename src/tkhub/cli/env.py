@@ -17,9 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from tkhub.catalog.client import CatalogClient
+from tkhub.catalog.local_env_check import EnvironmentCheckError, check_local_environment
 from tkhub.catalog.schemas import GpuNeed, ImageCreate, ImagePublic, Kind
 from tkhub.cli.common import DataDir, catalog_call, describe_detail, fail, settings_from
-from tkhub.environments import EnvironmentCheckError, check_local_environment
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -10,10 +10,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tkhub.config import load_settings
-from tkhub.gpu.inventory import local_inventory
-from tkhub.gpu.ledger import ledger_for
 from tkhub.gpu.model import Inventory
+from tkhub.local.inventory import local_inventory
+from tkhub.local.ledger import ledger_for
+from tkhub.settings import load_settings
 
 app = typer.Typer(no_args_is_help=False, invoke_without_command=True)
 err = Console(stderr=True)

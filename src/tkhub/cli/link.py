@@ -16,7 +16,8 @@ from jupyterhub.slugs import is_valid_safe_slug
 from rich.console import Console
 
 from tkhub.catalog.schemas import is_slug
-from tkhub.config import load_settings
+from tkhub.selection import options_for
+from tkhub.settings import load_settings
 
 err = Console(stderr=True)
 
@@ -51,9 +52,7 @@ def launch_link(
         path += "/" + quote(user, safe="")
         if server:
             path += "/" + server
-    params = {"image": image, "gpu": gpu}
-    if count > 1 and gpu.lower() not in ("none", "cpu"):
-        params["count"] = str(count)
+    params = options_for(image, gpu, count)
     return f"{hub_url.rstrip('/')}{path}?{urlencode(params)}"
 
 

@@ -17,9 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from tkhub.cli.common import DataDir, cli_token, hub_url, one_line, settings_from
-from tkhub.config import Settings
-from tkhub.gpu.inventory import local_inventory
-from tkhub.gpu.ledger import ledger_for
+from tkhub.local.inventory import local_inventory
+from tkhub.local.ledger import ledger_for
+from tkhub.settings import Settings
 
 PAGINATED = "application/jupyterhub-pagination+json"
 

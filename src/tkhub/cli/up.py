@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.panel import Panel
 
-from tkhub import up as local_up
-from tkhub.config import load_settings
+from tkhub.local import up as local_up
+from tkhub.settings import load_settings
 
 out = Console()
 err = Console(stderr=True)

@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tkhub.auth import UserStore, generate_password, normalize, users_file
 from tkhub.cli.common import DataDir, fail, settings_from
+from tkhub.local.password_auth import UserStore, generate_password, normalize, users_file
 
 app = typer.Typer(no_args_is_help=True)
 

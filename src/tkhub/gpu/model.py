@@ -7,10 +7,68 @@ The placement choices, the spawn page and ``GET /api/v1/nodes/gpu`` read only th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 GPU_RESOURCE = "nvidia.com/gpu"
+PlacementKind = Literal["cpu", "auto", "model", "node", "device"]
+_CPU_WORDS = ("", "none", "cpu", "false", "0")  # "gpu=0" in a link means CPU only
+_AUTO_WORDS = ("auto", "any", "true")
+_PREFIXES = ("model", "node", "device")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a server runs: CPU only, any free GPU, or a named model, node or device.
+
+    The one place a placement is spelled: ``key`` is its form/query/link value
+    ("none", "auto", "model:<m>", "node:<n>", "device:<index>"), ``from_key`` reads
+    it back, ``describe`` says it in words, ``matches`` picks local devices.
+    """
+
+    kind: PlacementKind
+    value: str = ""  # model name, node name, or device index/UUID
+    count: int = 0  # GPUs requested; 0 for kind "cpu"
+
+    @property
+    def key(self) -> str:
+        if self.kind == "cpu":
+            return "none"
+        if self.kind == "auto":
+            return "auto"
+        return f"{self.kind}:{self.value}"
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.kind != "cpu"
+
+    @classmethod
+    def from_key(cls, raw: str, count: int = 1) -> Placement | None:
+        """The placement a key names, or None for a bare name the inventory must resolve."""
+        value = raw.strip()
+        if value.lower() in _CPU_WORDS:
+            return cls("cpu")
+        if value.lower() in _AUTO_WORDS:
+            return cls("auto", count=count)
+        prefix, sep, rest = value.partition(":")
+        if sep and prefix in _PREFIXES:
+            return cls(prefix, rest, count)  # type: ignore[arg-type]
+        return None
+
+    def describe(self) -> str:
+        """In words, for pages and messages: "CPU only", "GPU 1", "any free GPU × 2"."""
+        if self.kind == "cpu":
+            return "CPU only"
+        words = {"auto": "any free GPU", "device": f"GPU {self.value}"}.get(self.kind, self.value)
+        return f"{words} × {self.count}" if self.count > 1 else words
+
+    def matches(self, device: GpuDevice) -> bool:
+        """Whether a local device can serve this placement (local mode has one node)."""
+        if self.kind == "model":
+            return device.model == self.value
+        if self.kind == "device":
+            return self.value in (device.index, device.uuid)
+        return self.uses_gpu
 
 
 @dataclass(frozen=True)
@@ -68,7 +126,6 @@ class Inventory:
     mode: Literal["local", "kubernetes"]
     nodes: tuple[GpuNode, ...] = ()
     note: str = ""  # e.g. "no NVIDIA driver on this machine": zero GPUs, not an error
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total(self) -> int:

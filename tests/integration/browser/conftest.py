@@ -29,7 +29,7 @@ import pytest_asyncio
 from browser_hub import HERE, HUB_CONFIG, VENV_PYTHON, PageHub, add_entries
 from hubproc import free_port, hub_base_config, remove_test_account, terminate, wait_for
 
-from tkhub.spawners.form import TEMPLATES_DIR
+from tkhub.spawnpage.render import TEMPLATES_DIR
 
 
 @pytest.fixture(scope="module")

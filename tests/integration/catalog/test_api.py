@@ -16,10 +16,10 @@ import uvicorn
 from hubproc import free_port
 
 from tkhub.catalog.app import create_app
-from tkhub.catalog.auth import make_hub_auth
 from tkhub.catalog.client import CatalogClient, CatalogRequestError
+from tkhub.catalog.hub_tokens import make_hub_auth
 from tkhub.catalog.schemas import ImageCreate, ImageUpdate
-from tkhub.config import Settings
+from tkhub.settings import Settings
 
 Hub = Any  # the ``hub`` fixture of conftest.py
 

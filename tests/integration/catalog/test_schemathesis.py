@@ -15,8 +15,8 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 
 from tkhub.catalog.app import create_app
-from tkhub.catalog.auth import make_hub_auth
-from tkhub.config import Settings
+from tkhub.catalog.hub_tokens import make_hub_auth
+from tkhub.settings import Settings
 
 
 @pytest.fixture(scope="module")

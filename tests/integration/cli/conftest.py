@@ -29,9 +29,9 @@ from hubproc import app_servers, catalog_fixtures, free_port
 from typer.testing import CliRunner, Result
 
 from tkhub.catalog.app import create_app
-from tkhub.catalog.auth import make_hub_auth
+from tkhub.catalog.hub_tokens import make_hub_auth
 from tkhub.cli import app as cli_app
-from tkhub.config import load_settings
+from tkhub.settings import load_settings
 
 _hub_module = catalog_fixtures("tkhub_cli_test_hub")
 SINGLEUSER = Path(sys.executable).parent / "jupyterhub-singleuser"

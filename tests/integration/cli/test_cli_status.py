@@ -10,11 +10,10 @@ import httpx
 import pytest
 from typer.testing import Result
 
-from tkhub.config import load_settings
-from tkhub.gpu.inventory import local_node
-from tkhub.gpu.ledger import ledger_for
-from tkhub.gpu.model import GpuDevice, Inventory
-from tkhub.selection import Placement
+from tkhub.gpu.model import GpuDevice, Inventory, Placement
+from tkhub.local.inventory import local_node
+from tkhub.local.ledger import ledger_for
+from tkhub.settings import load_settings
 
 Tkhub = Callable[..., Result]
 FAKE_UUID = "GPU-00000000-test-0000-0000-000000000001"  # no such device: shown by UUID

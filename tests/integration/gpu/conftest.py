@@ -2,7 +2,7 @@
 
 - ``nvml_gpus`` (module): this machine's GPUs through the real NVML; skips the
   module where there is no NVIDIA driver or no GPU.
-- ``gpu_hub`` (module): JupyterHub configured by ``tkhub.hub.configure`` (the
+- ``gpu_hub`` (module): JupyterHub configured by ``tkhub.local.hub_config.configure`` (the
   LocalSpawner and the catalog service), on free 127.0.0.1 ports, with a data
   directory under /tmp, a dummy authenticator and an admin API token. Users the
   test spawns for are created through the REST API and their system accounts (if
@@ -46,8 +46,8 @@ def nvml_gpus() -> list[nvml.NvmlDevice]:
 
 
 HUB_CONFIG = """
-from tkhub.config import load_settings
-from tkhub.hub import configure
+from tkhub.settings import load_settings
+from tkhub.local.hub_config import configure
 
 c = get_config()  # noqa
 configure(c, load_settings())
@@ -116,7 +116,6 @@ class GpuHub:
 
 @pytest.fixture(scope="module")
 def gpu_hub(nvml_gpus: list[nvml.NvmlDevice]) -> Iterator[GpuHub]:
-    pytest.importorskip("tkhub.hub", reason="the local hub configuration is not installed")
     with running_hub() as hub:
         yield hub
 

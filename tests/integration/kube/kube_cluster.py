@@ -14,7 +14,7 @@
   backing that volume, and ``$HOME`` is the pod's own directory. ``0.0.0.0`` in
   the singleuser URL becomes the pod address, so the server binds only there.
 - **Volumes**: a PVC binds when its storage class exists; a class whose provisioner
-  is ``emulated.local/shared`` is one directory seen by every node (RWX that works),
+  is ``nfs.csi.k8s.io`` (played by one directory seen by every node: RWX that works),
   ``emulated.local/node-local`` gives each node its own copy (the failure the
   verify step must catch).
 - **Deployments** report their replicas ready (their images are not run).
@@ -39,7 +39,8 @@ from kube_emulator import Emulator, Obj, now_iso
 
 from tkhub.gpu.kubernetes import is_gpu_resource, pod_gpu_requests
 
-SHARED_PROVISIONER = "emulated.local/shared"
+# A real RWX provisioner's name, so preflight judges the emulated class as a real one.
+SHARED_PROVISIONER = "nfs.csi.k8s.io"
 NODE_LOCAL_PROVISIONER = "emulated.local/node-local"
 VALID_IMAGE = re.compile(r"^[a-z0-9]+([._/:@-][a-zA-Z0-9_.-]+)*$")
 HOME = "/home/jovyan"

@@ -122,7 +122,7 @@ c.JupyterHub.services = [{{
 c.JupyterHub.custom_scopes = {{
     "custom:tkhub-catalog:admin": {{"description": "write the tkhub image catalog"}},
 }}
-c.JupyterHub.spawner_class = "tkhub.spawners.kube.TkKubeSpawner"
+c.JupyterHub.spawner_class = "tkhub.kube.spawner.TkKubeSpawner"
 c.TkKubeSpawner.catalog_url = "http://127.0.0.1:{catalog_port}"
 c.TkKubeSpawner.catalog_token = {service!r}
 c.KubeSpawner.namespace = {namespace!r}
@@ -130,7 +130,7 @@ c.KubeSpawner.k8s_api_host = {kube_url!r}
 c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
 c.KubeSpawner.image_pull_policy = "IfNotPresent"
 c.Spawner.http_timeout = 60
-from tkhub.deploy.names import Names, singleuser_volumes
+from tkhub.kube.deploy.names import Names, singleuser_volumes
 c.KubeSpawner.volumes, c.KubeSpawner.volume_mounts = singleuser_volumes(Names({namespace!r}))
 c.KubeSpawner.working_dir = "/home/jovyan/thinkube/notebooks"
 {extra}

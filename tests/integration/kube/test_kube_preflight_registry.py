@@ -7,9 +7,9 @@ import base64
 
 from kube_support import NAMESPACE, Kube
 
-from tkhub.deploy.cluster import ClusterConfig
-from tkhub.deploy.kubeapi import KubeApi, load_connection
-from tkhub.deploy.preflight import check_registry
+from tkhub.kube.deploy.cluster import ClusterConfig
+from tkhub.kube.deploy.kubeapi import KubeApi, load_connection
+from tkhub.kube.deploy.preflight import check_registry
 
 
 def config(url: str) -> ClusterConfig:

@@ -23,9 +23,10 @@ import pytest
 from hubproc import remove_test_account
 from local_hub import TKHUB, LocalHub, first_admin_password, running_tkhub_up, xsrf
 
-from tkhub.auth import UserStore
 from tkhub.gpu import nvml
-from tkhub.spawners.layout import escape_username, system_account_name
+from tkhub.layout import escape_username
+from tkhub.local.accounts import system_account_name
+from tkhub.local.password_auth import UserStore
 
 NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
             "nbformat_minor": 5}}  # fmt: skip

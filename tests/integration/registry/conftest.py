@@ -52,7 +52,7 @@ from hubproc import app_servers, catalog_fixtures, free_port
 from sqlalchemy.orm import Session, sessionmaker
 
 from tkhub.catalog import db
-from tkhub.config import RegistrySettings
+from tkhub.settings import RegistrySettings
 
 USER, PASSWORD = "ci-bot", "s3cret-pw"
 SERVICE, ISSUER = "tkhub-test-registry", "tkhub-test-issuer"

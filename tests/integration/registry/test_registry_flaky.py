@@ -12,7 +12,7 @@ from tkhub.catalog import store
 from tkhub.catalog.registry.client import RegistryClient, RegistryError
 from tkhub.catalog.registry.sync import sync_one
 from tkhub.catalog.schemas import ImageCreate
-from tkhub.config import RegistrySettings
+from tkhub.settings import RegistrySettings
 
 OK_CATALOG = (
     200,

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tkhub.catalog.app import create_app
-from tkhub.catalog.auth import make_hub_auth
-from tkhub.config import Settings
+from tkhub.catalog.hub_tokens import make_hub_auth
+from tkhub.settings import Settings
 
 pytestmark = pytest.mark.registry
 JUPYTER = {"io.thinkube.jupyter.compatible": "true"}

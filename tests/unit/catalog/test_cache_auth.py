@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 
 from tkhub.catalog import db, store
-from tkhub.catalog.auth import ADMIN_SCOPE, caller_from_model
 from tkhub.catalog.cache import CatalogCache
+from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, caller_from_model
 from tkhub.catalog.schemas import ImageCreate
 
 
@@ -38,6 +38,6 @@ def test_snapshot_follows_writes_after_invalidate() -> None:
 
 def test_who_may_write() -> None:
     assert caller_from_model({"name": "a", "admin": True}).can_write
-    assert caller_from_model({"name": "w", "scopes": [ADMIN_SCOPE]}).can_write
+    assert caller_from_model({"name": "w", "scopes": [CATALOG_ADMIN_SCOPE]}).can_write
     user = caller_from_model({"name": "u", "groups": ["g"], "scopes": ["read:users:name"]})
     assert not user.can_write and user.groups == {"g"}

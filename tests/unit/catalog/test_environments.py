@@ -10,7 +10,7 @@ from pathlib import Path
 import jupyterhub
 import pytest
 
-from tkhub.environments import EnvironmentCheckError, check_local_environment
+from tkhub.catalog.local_env_check import EnvironmentCheckError, check_local_environment
 
 
 def test_this_environment_is_compatible() -> None:

@@ -19,10 +19,10 @@ import pytest
 from fastapi import FastAPI, Header, HTTPException
 
 from tkhub.catalog.app import create_app
-from tkhub.catalog.auth import make_hub_auth
 from tkhub.catalog.cache import Listing
 from tkhub.catalog.fastpath import wants_gzip
-from tkhub.config import Settings
+from tkhub.catalog.hub_tokens import make_hub_auth
+from tkhub.settings import Settings
 
 USERS = {
     "admin-token": {"kind": "user", "name": "admin", "admin": True, "groups": [], "scopes": []},

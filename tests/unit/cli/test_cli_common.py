@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from tkhub.cli import app
 from tkhub.cli.common import describe_detail, hub_url
 from tkhub.cli.status import _ago, _state, servers_table
-from tkhub.config import load_settings
+from tkhub.settings import load_settings
 
 
 def test_validation_detail_becomes_one_readable_line() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from tkhub.auth import UserStore
 from tkhub.cli import app
+from tkhub.local.password_auth import UserStore
 
 
 def users(data: Path, *args: str) -> Result:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tkhub.deploy.cluster import ClusterConfig, load_cluster_config
+from tkhub.kube.deploy.cluster import ClusterConfig, load_cluster_config
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "tkhub-cluster.yaml"
 

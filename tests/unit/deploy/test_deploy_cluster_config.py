@@ -6,8 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tkhub.cli import app
-from tkhub.deploy.cluster import ClusterConfigError, load_cluster_config
-from tkhub.deploy.preflight import check_helm
+from tkhub.kube.deploy.cluster import ClusterConfigError, load_cluster_config
+from tkhub.kube.deploy.preflight import check_helm
 
 
 def test_example_loads(cfg):

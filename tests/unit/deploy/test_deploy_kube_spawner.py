@@ -1,6 +1,6 @@
 """TkKubeSpawner's real pod manifest for each kind of selection, field by field.
 
-The spawner is configured as the hub image configures it (``tkhub.deploy.hub.configure``);
+The spawner is configured as the hub image configures it (``tkhub.kube.hub_config.configure``);
 no API call is made: the inventory is given, as ``fetch_inventory`` would return it.
 """
 
@@ -15,13 +15,15 @@ from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import kube_config
 from traitlets.config import Config
 
+from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE
 from tkhub.catalog.schemas import ImagePublic
-from tkhub.deploy.hub import CATALOG_ADMIN_SCOPE, configure
-from tkhub.deploy.names import HOME
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.kubernetes import inventory_from_objects
-from tkhub.selection import Placement, Selection
-from tkhub.spawners.kube import TkKubeSpawner
+from tkhub.gpu.model import Placement
+from tkhub.kube.deploy.names import HOME
+from tkhub.kube.hub_config import configure
+from tkhub.kube.spawner import TkKubeSpawner
+from tkhub.selection import Selection
 
 H100 = "NVIDIA-H100-80GB-HBM3"
 A100 = "NVIDIA-A100-SXM4-80GB"
@@ -87,8 +89,7 @@ async def manifest(placement: Placement, inventory, image: ImagePublic | None = 
         url="http://hub:8081/hub/",
     )
     spawner = TkKubeSpawner(user=user, hub=hub, config=config)
-    spawner._inventory = inventory
-    await spawner.apply_selection(Selection(image or entry(), placement))
+    await spawner.apply_selection(Selection(image or entry(), placement), inventory)
     async with ApiClient() as api:
         return dict(api.sanitize_for_serialization(await spawner.get_pod_manifest()))
 
@@ -175,10 +176,9 @@ async def test_a_new_selection_drops_the_last_ones_gpu(kubeconfig, inventory):
         api_url="http://h/hub/api", public_host="", base_url="/hub/", url="http://h/hub/"
     )
     spawner = TkKubeSpawner(user=user, hub=hub, config=config)
-    spawner._inventory = inventory
-    await spawner.apply_selection(Selection(entry(), Placement("node", "gpu-a", 1)))
+    await spawner.apply_selection(Selection(entry(), Placement("node", "gpu-a", 1)), inventory)
     assert spawner.extra_resource_limits == {"nvidia.com/gpu": "1"}
-    await spawner.apply_selection(Selection(entry(), Placement("cpu")))
+    await spawner.apply_selection(Selection(entry(), Placement("cpu")), inventory)
     assert spawner.extra_resource_limits == {}
     assert spawner.node_selector == {}
     assert spawner.environment["NVIDIA_VISIBLE_DEVICES"] == "void"
@@ -194,7 +194,7 @@ async def test_local_environment_is_refused(kubeconfig, inventory):
 def test_hub_configure():
     config = Config()
     configure(config, environ={"TKHUB_NAMESPACE": "lab", "TKHUB_CATALOG_TOKEN": "x"})
-    assert config.JupyterHub.spawner_class == "tkhub.spawners.kube.TkKubeSpawner"
+    assert config.JupyterHub.spawner_class == "tkhub.kube.spawner.TkKubeSpawner"
     assert config.TkKubeSpawner.catalog_url == "http://tkhub-catalog.lab.svc:8011"
     assert config.TkKubeSpawner.catalog_token == "x"
     assert CATALOG_ADMIN_SCOPE in config.JupyterHub.custom_scopes

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tkhub.deploy.kubeapi import KubeError, load_connection, object_path
+from tkhub.kube.deploy.kubeapi import KubeError, load_connection, object_path
 
 
 def self_signed() -> tuple[bytes, bytes]:

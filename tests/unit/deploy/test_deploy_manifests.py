@@ -6,9 +6,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tkhub.deploy.manifests import render_manifests
-from tkhub.deploy.names import HOME, SHARED_VOLUMES, singleuser_volumes
-from tkhub.deploy.render import render
+from tkhub.kube.deploy.manifests import render_manifests
+from tkhub.kube.deploy.names import HOME, SHARED_VOLUMES, singleuser_volumes
+from tkhub.kube.deploy.render import render
 
 # kubernetes-validate 1.37 ships schemas 1.25..1.37; preflight supports 1.28..1.35.
 VERSIONS = ("1.31.0", "1.34.0")

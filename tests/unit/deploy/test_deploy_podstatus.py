@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tkhub.deploy.podstatus import gpu_shortage_seen, start_failure
+from tkhub.kube.podstatus import gpu_shortage_seen, start_failure
 
 IMAGE = "registry.example.org/thinkube/nope:1.0"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from tkhub.deploy.values import HUB_EXTRA_CONFIG, render_values, split_image
+from tkhub.kube.deploy.values import HUB_EXTRA_CONFIG, render_values, split_image
 
 STR = {"type": "string"}
 OBJ = {"type": "object"}

@@ -17,8 +17,8 @@ from bs4 import BeautifulSoup
 from form_data import H100, entry, many_entries, many_nodes
 
 from tkhub.catalog.schemas import ImagePublic
-from tkhub.gpu.inventory import local_node
 from tkhub.gpu.model import GpuDevice, GpuNode, GpuPool, Inventory
+from tkhub.local.inventory import local_node
 
 
 @pytest.fixture

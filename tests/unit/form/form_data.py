@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 
 from tkhub.catalog.schemas import ImagePublic
 from tkhub.gpu.model import GpuNode, GpuPool, Inventory
+from tkhub.selection import SpawnChoices, spawn_choices
+from tkhub.spawner import user_access
+from tkhub.spawnpage.http_errors import checked_selection
+from tkhub.spawnpage.render import render_options_form
 
 H100 = "NVIDIA H100 80GB HBM3"
 
@@ -54,3 +58,21 @@ def many_nodes(n: int = 50) -> Inventory:
         for i in range(n)
     )
     return Inventory(mode="kubernetes", nodes=nodes)
+
+
+def choices(entries, inventory, user=None) -> SpawnChoices:
+    groups, admin = user_access(user or User())
+    return spawn_choices(entries, inventory, user_groups=groups, admin=admin)
+
+
+def check(params, *, entries, inventory, user_groups=(), admin=False, link=False):
+    """Validate as the spawner does for a submit: the user's choices, then the parse."""
+    user = User(groups=[Group(g) for g in user_groups], admin=admin)
+    return checked_selection(params, choices(entries, inventory, user), link=link)
+
+
+def render(entries, inventory, *, selected=None, error=None, user=None):
+    user = user or User()
+    return render_options_form(
+        choices(entries, inventory, user), selected, error, user_name=user.name
+    )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from form_data import check as check_params
 from tornado.web import HTTPError
 
 from tkhub.catalog.schemas import Resources
 from tkhub.quantity import cpu_cores, memory_bytes
-from tkhub.spawners.form import BadSelection, check_params, normalize_params, scaled_resources
+from tkhub.selection import normalize_params
+from tkhub.selection.sizes import scaled_resources
+from tkhub.spawnpage.http_errors import BadSelection
 
 
 @pytest.mark.parametrize(
@@ -43,7 +46,8 @@ def test_bad_params_are_a_400_with_field_and_reason(entries, local_inv, params, 
     with pytest.raises(BadSelection) as info:
         check_params(params, entries=entries, inventory=local_inv, link=True)
     err = info.value
-    assert isinstance(err, HTTPError) and err.status_code == 400
+    assert isinstance(err, HTTPError)
+    assert err.status_code == (403 if params["image"] == ["team"] else 400)
     assert err.field == field and reason in err.reason_text
     assert err.jupyterhub_message.startswith(f"This launch link cannot start a server: {field}: ")
     assert "ask whoever sent the link" in err.jupyterhub_message

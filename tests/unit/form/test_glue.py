@@ -1,7 +1,7 @@
-"""The page glue the spawners' mixin calls: form from live data, checks before spawning.
+"""The spawners' shared mixin: the form from live data, checks before spawning.
 
-``Stand`` provides the few members the mixin gives these functions (catalog and
-inventory fetchers, the user, the stored user options).
+``Stand`` is the mixin with the catalog and inventory fetchers replaced and the
+few members a JupyterHub spawner gives it (the user, the stored user options).
 """
 
 from __future__ import annotations
@@ -14,21 +14,18 @@ from bs4 import BeautifulSoup
 from form_data import User
 
 from tkhub.errors import CatalogUnavailable
-from tkhub.spawners.form import (
-    BadSelection,
-    SpawnPageUnavailable,
-    checked_options,
-    options_form_html,
-)
+from tkhub.spawner import TkSpawnerMixin
+from tkhub.spawnpage.http_errors import BadSelection, SpawnPageUnavailable
 
 
-class Stand:
+class Stand(TkSpawnerMixin):
     _log_name = "alice/"
-    log = logging.getLogger("test")
 
     def __init__(self, entries, inventory, saved=None, down=False):
+        super().__init__(log=logging.getLogger("test"))
         self.entries, self.inventory, self.down = entries, inventory, down
         self.user = User()
+        self.user_options = {}
         self.orm_spawner = SimpleNamespace(user_options=saved)
 
     async def fetch_catalog(self):
@@ -46,32 +43,32 @@ def soup(html):
 
 async def test_form_preselects_the_saved_options(entries, local_inv):
     spawner = Stand(entries, local_inv, saved={"image": ["plain"], "gpu": ["none"]})
-    page = soup(await options_form_html(spawner))
+    page = soup(await spawner.render_spawn_page())
     assert page.select_one('input[name="image"][checked]')["value"] == "plain"
 
 
 async def test_catalog_down_gives_the_reason_in_the_form(entries, local_inv):
-    page = soup(await options_form_html(Stand(entries, local_inv, down=True)))
+    page = soup(await Stand(entries, local_inv, down=True).render_spawn_page())
     assert "cannot be reached" in page.select_one("#tk-error").get_text()
     with pytest.raises(SpawnPageUnavailable) as info:
-        await checked_options(Stand(entries, local_inv, down=True), {"image": ["x"]}, link=True)
+        await Stand(entries, local_inv, down=True).select({"image": ["x"]}, link=True)
     assert info.value.status_code == 503
 
 
 async def test_refused_link_is_shown_again_once(entries, local_inv):
     spawner = Stand(entries, local_inv, saved={"image": ["base"]})
     with pytest.raises(BadSelection):
-        await checked_options(spawner, {"image": ["torch"], "gpu": ["none"]}, link=True)
-    page = soup(await options_form_html(spawner))
+        await spawner.select({"image": ["torch"], "gpu": ["none"]}, link=True)
+    page = soup(await spawner.render_spawn_page())
     assert page.select_one('input[name="image"][checked]')["value"] == "torch"
-    again = soup(await options_form_html(spawner))
+    again = soup(await spawner.render_spawn_page())
     assert again.select_one('input[name="image"][checked]')["value"] == "base"
 
 
 async def test_good_submission_is_kept_as_raw_params(entries, local_inv):
     spawner = Stand(entries, local_inv)
     raw = {"image": ["torch"], "gpu": ["auto"], "count": ["1"], "_xsrf": ["t"]}
-    assert await checked_options(spawner, raw, link=False) == {
+    assert await spawner.options_from_form(raw) == {
         "image": ["torch"],
         "gpu": ["auto"],
         "count": ["1"],

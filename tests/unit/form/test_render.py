@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import json
 
-from form_data import User, many_entries, many_nodes
+from form_data import User, many_entries, many_nodes, render
+from form_data import check as check_params
 
-from tkhub.spawners.form import check_params, choices_for, render_options_form, render_unavailable
-
-
-def render(entries, inventory, *, selected=None, error=None, user=None):
-    return render_options_form(
-        entries=entries,
-        choices_by_image=choices_for(entries, inventory),
-        selected=selected,
-        error=error,
-        user=user or User(),
-    )
+from tkhub.spawnpage.render import render_unavailable
 
 
 def checked(soup, name):
@@ -196,8 +187,8 @@ def test_no_visible_environment_says_what_to_do(local_inv, parse):
 def test_no_gpu_free_for_a_gpu_environment(entries, parse):
     from form_data import H100
 
-    from tkhub.gpu.inventory import local_node
     from tkhub.gpu.model import GpuDevice, Inventory
+    from tkhub.local.inventory import local_node
 
     busy = Inventory(
         mode="local", nodes=(local_node([GpuDevice("0", "GPU-0", H100, 1, holders=("bob/",))]),)

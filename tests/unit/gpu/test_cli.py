@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 from tkhub.cli import app
 from tkhub.gpu import nvml
-from tkhub.gpu.inventory import local_inventory
-from tkhub.gpu.ledger import GpuLedger
-from tkhub.selection import Placement
+from tkhub.gpu.model import Placement
+from tkhub.local.inventory import local_inventory
+from tkhub.local.ledger import GpuLedger
 
 DEVICES = [nvml.NvmlDevice(str(i), f"GPU-{i}", "NVIDIA L4", 23034, 0, 5) for i in range(2)]
 

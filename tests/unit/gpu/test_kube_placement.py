@@ -6,9 +6,10 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubespawner.objects import make_pod
 
-from tkhub.gpu.kube_placement import kubespawner_overrides
 from tkhub.gpu.kubernetes import inventory_from_objects
-from tkhub.selection import Placement, SelectionError
+from tkhub.gpu.model import Placement
+from tkhub.kube.placement import kubespawner_overrides
+from tkhub.selection import SelectionError
 
 
 async def manifest(overrides: dict) -> dict:

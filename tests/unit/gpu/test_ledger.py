@@ -14,10 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tkhub.errors import SpawnRefused
-from tkhub.gpu.inventory import local_node
-from tkhub.gpu.ledger import GpuLedger
-from tkhub.gpu.model import GpuDevice, Inventory
-from tkhub.selection import Placement
+from tkhub.gpu.model import GpuDevice, Inventory, Placement
+from tkhub.local.inventory import local_node
+from tkhub.local.ledger import GpuLedger
 
 AUTO = Placement("auto", count=1)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tkhub.gpu import nvml
-from tkhub.gpu.env import gpu_environment
-from tkhub.gpu.inventory import local_inventory
-from tkhub.gpu.ledger import GpuLedger
-from tkhub.selection import Placement
+from tkhub.gpu.model import Placement
+from tkhub.local.gpu_env import gpu_environment
+from tkhub.local.inventory import local_inventory
+from tkhub.local.ledger import GpuLedger
 
 H100 = "NVIDIA H100 80GB HBM3"
 DEVICES = [

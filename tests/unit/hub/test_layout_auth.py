@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tkhub.auth import UserStore, hash_password, verify_password
-from tkhub.spawners.layout import (
+from tkhub.layout import (
     UserLayout,
     clear_scratch,
     ensure_layout,
     escape_username,
-    system_account_name,
 )
-from tkhub.spawners.system_users import unreachable_part
+from tkhub.local.accounts import system_account_name, unreachable_part
+from tkhub.local.password_auth import UserStore, hash_password, verify_password
 
 HOSTILE = ["../x", "a/b", "..", ".", "Ünïcode", "x" * 300, "a\x00b", "-rf", "Alice"]
 
@@ -90,7 +89,7 @@ def test_an_account_is_created_even_if_its_group_was_left_behind(tmp_path: Path)
     import grp
     import subprocess
 
-    from tkhub.spawners.system_users import ensure_account, remove_account
+    from tkhub.local.accounts import ensure_account, remove_account
 
     name = "tk-leftover-grp"
     subprocess.run(["groupadd", "--system", name], check=True)
@@ -106,7 +105,7 @@ def test_an_account_is_created_even_if_its_group_was_left_behind(tmp_path: Path)
 def test_first_spawns_at_once_all_get_their_accounts(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from tkhub.spawners.system_users import ensure_account, remove_account
+    from tkhub.local.accounts import ensure_account, remove_account
 
     names = [f"tk-at-once-{i}" for i in range(6)]
     try:

@@ -16,15 +16,14 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from tkhub import up
-from tkhub.auth import UserStore, users_file
-from tkhub.config import load_settings
-from tkhub.gpu.inventory import local_node
-from tkhub.gpu.ledger import ledger_for
-from tkhub.gpu.model import GpuDevice, Inventory
-from tkhub.hub import configure
-from tkhub.hub.secrets import CLI_TOKEN, ensure_secret
-from tkhub.selection import Placement
+from tkhub.gpu.model import GpuDevice, Inventory, Placement
+from tkhub.local import up
+from tkhub.local.hub_config import configure
+from tkhub.local.inventory import local_node
+from tkhub.local.ledger import ledger_for
+from tkhub.local.password_auth import UserStore, users_file
+from tkhub.local.secrets import CLI_TOKEN, ensure_secret
+from tkhub.settings import load_settings
 
 
 @pytest.fixture

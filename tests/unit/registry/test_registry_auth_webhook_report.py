@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tkhub.catalog.registry.auth import (
+from tkhub.catalog.registry.bearer import (
     CredentialsError,
     load_credentials,
     parse_challenge,
@@ -15,7 +15,7 @@ from tkhub.catalog.registry.auth import (
 )
 from tkhub.catalog.registry.report import RegistryReport, Skip, SyncReport, read_status, record
 from tkhub.catalog.registry.webhook import WebhookError, harbor_targets
-from tkhub.config import RegistrySettings
+from tkhub.settings import RegistrySettings
 
 
 def test_parse_bearer_and_basic_challenges() -> None:

@@ -7,14 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tkhub.catalog.schemas import ImagePublic
-from tkhub.gpu.inventory import local_node
-from tkhub.gpu.model import GpuDevice, GpuNode, GpuPool, Inventory
+from tkhub.gpu.model import GpuDevice, GpuNode, GpuPool, Inventory, Placement
+from tkhub.local.inventory import local_node
 from tkhub.selection import (
-    Placement,
     SelectionError,
     parse_selection,
     placement_choices,
-    selection_to_params,
+    spawn_choices,
 )
 
 H100 = "NVIDIA H100 80GB HBM3"
@@ -79,13 +78,10 @@ def test_cluster_choices_per_node_with_reasons():
 
 
 def parse(params, inventory=None, groups=(), admin=False):
-    return parse_selection(
-        params,
-        entries=ENTRIES,
-        inventory=inventory or local((), ()),
-        user_groups=groups,
-        admin=admin,
+    choices = spawn_choices(
+        ENTRIES, inventory or local((), ()), user_groups=groups, admin=admin
     )
+    return parse_selection(params, choices)
 
 
 def test_parse_defaults_and_values():
@@ -147,5 +143,5 @@ def test_any_input_gives_selection_or_selection_error(image, gpu, count):
     except SelectionError as err:
         assert err.field in {"image", "gpu", "count"} and err.reason
         return
-    again = parse({k: [v] for k, v in selection_to_params(sel).items()}, local(("a/",), ()))
+    again = parse({k: [v] for k, v in sel.to_options().items()}, local(("a/",), ()))
     assert again == sel  # launch-link parameters round-trip

@@ -45,8 +45,8 @@ import httpx
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from tkhub.catalog.registry.auth import Authorizer, load_credentials, scope_for, token_from
-from tkhub.config import RegistrySettings
+from tkhub.catalog.registry.bearer import Authorizer, load_credentials, scope_for, token_from
+from tkhub.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
 

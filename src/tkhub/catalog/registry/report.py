@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+from tkhub.files import write_atomic
 
 STATUS_FILE = "registry-sync.json"
 
@@ -102,9 +103,8 @@ def record(state_dir: Path, report: SyncReport) -> None:
         for run in report.registries:
             old = statuses.get(run.registry) or RegistryStatus(registry=run.registry)
             statuses[run.registry] = _updated(old, run)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: v.model_dump(mode="json") for k, v in statuses.items()}))
-        os.replace(tmp, path)
+        body = json.dumps({k: v.model_dump(mode="json") for k, v in statuses.items()})
+        write_atomic(path, body, mode=0o644)
 
 
 def _updated(old: RegistryStatus, run: RegistryReport) -> RegistryStatus:

@@ -21,7 +21,7 @@ from tkhub.catalog.deps import Admin, Reader
 from tkhub.catalog.registry.report import RegistryStatus, SyncReport, SyncStatus, read_status
 from tkhub.catalog.registry.sync import UnknownRegistry, select_registries, sync_registries
 from tkhub.catalog.registry.webhook import WebhookError, harbor_targets
-from tkhub.config import Settings
+from tkhub.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["registry sync"])

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tkhub.catalog import store
 from tkhub.catalog.registry.apply import apply_discovery
-from tkhub.catalog.registry.auth import CredentialsError
+from tkhub.catalog.registry.bearer import CredentialsError
 from tkhub.catalog.registry.client import DEFAULT_CONCURRENCY, RegistryClient
 from tkhub.catalog.registry.discover import Discovery, discover
 from tkhub.catalog.registry.report import RegistryReport, SyncReport, now, record
-from tkhub.config import RegistrySettings, Settings
+from tkhub.settings import RegistrySettings, Settings
 
 log = logging.getLogger(__name__)
 

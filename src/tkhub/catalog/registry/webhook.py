@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from tkhub.config import RegistrySettings
+from tkhub.settings import RegistrySettings
 
 EVENTS = {"PUSH_ARTIFACT", "DELETE_ARTIFACT", "pushImage", "deleteImage"}
 

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from tkhub.catalog import store
 from tkhub.catalog.deps import Admin, Cache, DbSession, Reader
 from tkhub.catalog.fastpath import answer
+from tkhub.catalog.local_env_check import EnvironmentCheckError, check_local_environment
 from tkhub.catalog.models import Image
 from tkhub.catalog.schemas import GpuNeed, ImageCreate, ImagePublic, ImageUpdate, Kind
-from tkhub.environments import EnvironmentCheckError, check_local_environment
 
 router = APIRouter(prefix="/api/v1/images", tags=["images"])
 T = TypeVar("T")

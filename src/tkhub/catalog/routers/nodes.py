@@ -17,12 +17,12 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 def _read_inventory(settings: Any) -> dict[str, Any]:
     try:
-        inventory_mod = importlib.import_module("tkhub.gpu.inventory")
+        inventory_mod = importlib.import_module("tkhub.local.inventory")
     except ImportError as e:  # the GPU part is optional at this layer
         raise HTTPException(503, f"GPU inventory is not available: {e}") from e
     ledger = None
     try:
-        ledger_mod = importlib.import_module("tkhub.gpu.ledger")
+        ledger_mod = importlib.import_module("tkhub.local.ledger")
         ledger = ledger_mod.GpuLedger(
             settings.state_dir / "gpu-ledger.json",
             max_servers_per_gpu=settings.max_servers_per_gpu,

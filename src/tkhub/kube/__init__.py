@@ -1,0 +1,1 @@
+"""Kubernetes mode: TkKubeSpawner, pod status, GPU placement and ``tkhub deploy``."""

@@ -1,0 +1,202 @@
+"""Plain manifests of what tkhub adds beside the JupyterHub chart, as pure functions.
+
+Each builder returns one object as a dict; ``render_manifests`` returns them all in
+apply order. Names come from ``tkhub.kube.deploy.names`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tkhub.kube.deploy.cluster import ClusterConfig
+from tkhub.kube.deploy.names import SHARED_VOLUMES, Names
+
+Manifest = dict[str, Any]
+CATALOG_DATA = "/var/lib/tkhub"
+
+
+def _meta(names: Names, name: str, component: str, namespaced: bool = True) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": names.labels(component)}
+    if namespaced:
+        meta["namespace"] = names.namespace
+    return meta
+
+
+def namespace(cfg: ClusterConfig) -> Manifest:
+    names = cfg.names
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": names.namespace, "labels": names.labels("namespace")},
+    }
+
+
+def pvc(cfg: ClusterConfig, name: str, size: str, access: str, component: str) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(cfg.names, name, component),
+        "spec": {
+            "accessModes": [access],
+            "storageClassName": cfg.storage.class_name,
+            "resources": {"requests": {"storage": size}},
+        },
+    }
+
+
+def shared_pvcs(cfg: ClusterConfig) -> list[Manifest]:
+    """The ReadWriteMany volumes every user pod mounts (notebooks, datasets, ...)."""
+    return [
+        pvc(cfg, cfg.names.pvc(v.key), getattr(cfg.storage, v.key), "ReadWriteMany", "storage")
+        for v in SHARED_VOLUMES
+    ]
+
+
+def catalog_service_account(cfg: ClusterConfig) -> Manifest:
+    names = cfg.names
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(names, names.catalog, "catalog"),
+    }
+
+
+def inventory_cluster_role(cfg: ClusterConfig) -> Manifest:
+    """Read nodes and pods cluster-wide: the GPU inventory counts every GPU pod.
+
+    Bound to the catalog (``GET /api/v1/nodes/gpu``) and to the hub, whose spawner
+    re-reads the inventory at each start.
+    """
+    names = cfg.names
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(names, names.inventory_cluster_role, "inventory", namespaced=False),
+        "rules": [
+            {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]}
+        ],
+    }
+
+
+def inventory_cluster_role_binding(cfg: ClusterConfig) -> Manifest:
+    names = cfg.names
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": _meta(names, names.inventory_cluster_role, "inventory", namespaced=False),
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": names.inventory_cluster_role,
+        },
+        "subjects": [
+            {"kind": "ServiceAccount", "name": account, "namespace": names.namespace}
+            for account in (names.catalog, names.hub_service_account)
+        ],
+    }
+
+
+def _catalog_env(cfg: ClusterConfig) -> list[dict[str, Any]]:
+    names = cfg.names
+    env: list[dict[str, Any]] = [
+        {"name": "TKHUB_CATALOG_PORT", "value": str(names.catalog_port)},
+        {"name": "TKHUB_CATALOG_HOST", "value": "0.0.0.0"},  # a pod's own address
+        {"name": "TKHUB_DATA_DIR", "value": CATALOG_DATA},
+        {"name": "JUPYTERHUB_API_URL", "value": f"http://hub.{names.namespace}.svc:8081/hub/api"},
+        {"name": "JUPYTERHUB_SERVICE_PREFIX", "value": "/services/catalog/"},
+        {
+            # The chart generates the service token and keeps it in its "hub" Secret.
+            "name": "JUPYTERHUB_API_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "hub", "key": "hub.services.catalog.apiToken"}},
+        },
+    ]
+    ref = cfg.catalog.database_url
+    if cfg.catalog.database == "external" and ref is not None:
+        env.append(
+            {
+                "name": "TKHUB_CATALOG_DATABASE_URL",
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}},
+            }
+        )
+    return env
+
+
+def _catalog_volumes(cfg: ClusterConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if cfg.catalog.database != "sqlite-pvc":
+        return [{"name": "data", "emptyDir": {}}], [{"name": "data", "mountPath": CATALOG_DATA}]
+    claim = {"claimName": cfg.names.catalog_db_pvc}
+    return (
+        [{"name": "data", "persistentVolumeClaim": claim}],
+        [{"name": "data", "mountPath": CATALOG_DATA}],
+    )
+
+
+def catalog_deployment(cfg: ClusterConfig) -> Manifest:
+    names = cfg.names
+    labels = names.labels("catalog")
+    # the chart's hub NetworkPolicy admits pods carrying this label to the hub API
+    pod_labels = {**labels, "hub.jupyter.org/network-access-hub": "true"}
+    volumes, mounts = _catalog_volumes(cfg)
+    probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10}
+    container = {
+        "name": "catalog",
+        "image": cfg.catalog.image,
+        "command": ["python", "-m", "tkhub.catalog"],
+        "env": _catalog_env(cfg),
+        "ports": [{"name": "http", "containerPort": names.catalog_port}],
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "failureThreshold": 6},
+        "volumeMounts": mounts,
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(names, names.catalog, "catalog"),
+        "spec": {
+            "replicas": 1,
+            # SQLite on a volume: never two writers during a rollout
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "serviceAccountName": names.catalog,
+                    "securityContext": {"runAsUser": 1000, "fsGroup": 1000},
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def catalog_service(cfg: ClusterConfig) -> Manifest:
+    names = cfg.names
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(names, names.catalog, "catalog"),
+        "spec": {
+            "selector": names.labels("catalog"),
+            "ports": [{"name": "http", "port": names.catalog_port, "targetPort": "http"}],
+        },
+    }
+
+
+def render_manifests(cfg: ClusterConfig) -> list[Manifest]:
+    """Everything tkhub applies itself, in apply order (namespace first)."""
+    objects = [namespace(cfg), *shared_pvcs(cfg)]
+    if cfg.catalog.database == "sqlite-pvc":
+        objects.append(
+            pvc(cfg, cfg.names.catalog_db_pvc, cfg.storage.catalog_db, "ReadWriteOnce", "catalog")
+        )
+    objects += [
+        catalog_service_account(cfg),
+        inventory_cluster_role(cfg),
+        inventory_cluster_role_binding(cfg),
+        catalog_deployment(cfg),
+        catalog_service(cfg),
+    ]
+    return objects

@@ -1,0 +1,137 @@
+"""Every name tkhub gives a Kubernetes object, in one place.
+
+``render``, ``apply``, ``verify``, ``uninstall`` and the hub's spawner all read
+these: a check can never look for a PVC the deploy did not create.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tkhub import layout
+
+MANAGED_BY = "tkhub"
+FIELD_MANAGER = "tkhub"
+HOME = "/home/jovyan"
+
+
+@dataclass(frozen=True)
+class SharedVolume:
+    """A ReadWriteMany volume every user pod mounts under ``~/thinkube``."""
+
+    key: str  # notebooks | datasets | models | examples
+    subdir: str  # path under the home directory (DESIGN.md user file layout)
+    read_only: bool = False
+    per_user: bool = False  # each user mounts their own subdirectory of the volume
+
+    @property
+    def mount_path(self) -> str:
+        return f"{HOME}/{self.subdir}"
+
+
+# The DESIGN.md layout: mounts sit under the home, never on it.
+SHARED_VOLUMES: tuple[SharedVolume, ...] = (
+    SharedVolume("notebooks", str(layout.NOTEBOOKS), per_user=True),
+    SharedVolume("datasets", str(layout.DATASETS)),
+    SharedVolume("models", str(layout.MODELS)),
+    SharedVolume("examples", str(layout.EXAMPLES_REPO), read_only=True),
+)
+SCRATCH_SUBDIR = str(layout.SCRATCH)
+SCRATCH_VOLUME = "scratch"
+USER_SUBPATH = "{username}"
+
+
+@dataclass(frozen=True)
+class Names:
+    """Object names of one deployment, derived from its namespace and release."""
+
+    namespace: str
+    release: str = "tkhub"
+
+    def pvc(self, key: str) -> str:
+        return f"{self.release}-{key}"
+
+    @property
+    def data_pvcs(self) -> tuple[str, ...]:
+        """PVCs holding user data: kept by ``uninstall`` unless ``--delete-data``."""
+        return tuple(self.pvc(v.key) for v in SHARED_VOLUMES) + (self.catalog_db_pvc,)
+
+    @property
+    def catalog(self) -> str:
+        return f"{self.release}-catalog"
+
+    @property
+    def catalog_db_pvc(self) -> str:
+        return f"{self.release}-catalog-db"
+
+    @property
+    def inventory_cluster_role(self) -> str:
+        # cluster-scoped: the namespace keeps two deployments on one cluster apart
+        return f"{self.namespace}-{self.release}-gpu-inventory"
+
+    @property
+    def catalog_port(self) -> int:
+        return 8011
+
+    @property
+    def catalog_url(self) -> str:
+        """How the hub reaches the catalog: its Service, inside the namespace."""
+        return f"http://{self.catalog}.{self.namespace}.svc:{self.catalog_port}"
+
+    @property
+    def chart_release(self) -> str:
+        return self.release
+
+    # Objects the Zero to JupyterHub chart creates (its fixed names).
+    hub_deployment: str = "hub"
+    proxy_deployment: str = "proxy"
+    proxy_public_service: str = "proxy-public"
+    hub_service: str = "hub"
+    hub_service_account: str = "hub"
+    hub_secret: str = "hub"
+
+    @property
+    def verify_writer_pod(self) -> str:
+        return f"{self.release}-verify-write"
+
+    @property
+    def verify_reader_pod(self) -> str:
+        return f"{self.release}-verify-read"
+
+    @property
+    def verify_gpu_pod(self) -> str:
+        return f"{self.release}-verify-gpu"
+
+    def labels(self, component: str) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": "tkhub",
+            "app.kubernetes.io/instance": self.release,
+            "app.kubernetes.io/component": component,
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+        }
+
+    @property
+    def selector(self) -> str:
+        """Label selector matching every object tkhub created in this deployment."""
+        return (
+            f"app.kubernetes.io/managed-by={MANAGED_BY},app.kubernetes.io/instance={self.release}"
+        )
+
+
+def singleuser_volumes(names: Names) -> tuple[list[dict], list[dict]]:
+    """KubeSpawner ``volumes`` and ``volume_mounts``: the shared PVCs and scratch."""
+    volumes: list[dict] = [
+        {"name": v.key, "persistentVolumeClaim": {"claimName": names.pvc(v.key)}}
+        for v in SHARED_VOLUMES
+    ]
+    volumes.append({"name": SCRATCH_VOLUME, "emptyDir": {}})
+    mounts: list[dict] = []
+    for v in SHARED_VOLUMES:
+        mount: dict = {"name": v.key, "mountPath": v.mount_path}
+        if v.per_user:
+            mount["subPath"] = USER_SUBPATH  # KubeSpawner expands {username}
+        if v.read_only:
+            mount["readOnly"] = True
+        mounts.append(mount)
+    mounts.append({"name": SCRATCH_VOLUME, "mountPath": f"{HOME}/{SCRATCH_SUBDIR}"})
+    return volumes, mounts

@@ -1,0 +1,100 @@
+"""Values for the Zero to JupyterHub chart: the hub runs tkhub.
+
+The hub image carries tkhub; ``hub.extraConfig`` hands over to
+``tkhub.kube.hub_config.configure(c)``. Keycloak sign-in through GenericOAuthenticator,
+the catalog as an external JupyterHub service, the idle culler on, and the user
+volumes from ``tkhub.kube.deploy.names`` (under ``~/thinkube``, never over the home).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tkhub.kube.deploy.cluster import ClusterConfig
+from tkhub.kube.deploy.names import singleuser_volumes
+
+HUB_EXTRA_CONFIG = "from tkhub.kube.hub_config import configure\nconfigure(c)\n"
+CLIENT_SECRET_ENV = "OAUTH_CLIENT_SECRET"  # GenericOAuthenticator reads it by default
+
+
+def split_image(reference: str) -> dict[str, str]:
+    """``registry/repo:tag`` -> the chart's ``{name, tag}``; a digest stays pinned.
+
+    The chart joins them as ``name:tag``, and ``repo:tag@sha256:...`` is a valid
+    reference, so a digest rides in the tag.
+    """
+    reference, _, digest = reference.partition("@")
+    name, tag = reference, "latest"
+    if ":" in reference.rsplit("/", 1)[-1]:
+        name, tag = reference.rsplit(":", 1)
+    return {"name": name, "tag": f"{tag}@{digest}" if digest else tag}
+
+
+def _oauth(cfg: ClusterConfig) -> dict[str, Any]:
+    issuer = cfg.keycloak.issuer.rstrip("/")
+    oidc = f"{issuer}/protocol/openid-connect"
+    return {
+        "client_id": cfg.keycloak.client_id,
+        "oauth_callback_url": f"https://{cfg.domain}/hub/oauth_callback",
+        "authorize_url": f"{oidc}/auth",
+        "token_url": f"{oidc}/token",
+        "userdata_url": f"{oidc}/userinfo",
+        "login_service": "Keycloak",
+        "username_claim": "preferred_username",
+        "scope": ["openid", "profile", "email"],
+        "claim_groups_key": "groups",
+        "manage_groups": True,
+        "allow_all": True,
+        "admin_groups": [cfg.keycloak.admin_group],
+    }
+
+
+def _hub(cfg: ClusterConfig) -> dict[str, Any]:
+    names = cfg.names
+    secret = cfg.keycloak.client_secret
+    return {
+        "image": split_image(cfg.hub.image),
+        "extraConfig": {"tkhub": HUB_EXTRA_CONFIG},
+        "extraEnv": {
+            CLIENT_SECRET_ENV: {
+                "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}
+            },
+            "TKHUB_CATALOG_URL": names.catalog_url,
+            "TKHUB_NAMESPACE": names.namespace,
+            "TKHUB_RELEASE": names.release,
+        },
+        "config": {
+            "JupyterHub": {"authenticator_class": "generic-oauth"},
+            "GenericOAuthenticator": _oauth(cfg),
+        },
+        "services": {"catalog": {"url": names.catalog_url, "display": False}},
+        "loadRoles": {
+            "tkhub-catalog": {
+                "description": "The catalog checks users' tokens and groups.",
+                "services": ["catalog"],
+                "scopes": ["read:users:groups", "read:users:name"],
+            }
+        },
+    }
+
+
+def render_values(cfg: ClusterConfig) -> dict[str, Any]:
+    """The chart's values as a dict (written to ``values.yaml`` by ``render``)."""
+    volumes, mounts = singleuser_volumes(cfg.names)
+    return {
+        "fullnameOverride": "",
+        "hub": _hub(cfg),
+        "proxy": {"service": {"type": "ClusterIP"}},
+        "ingress": {"enabled": True, "hosts": [cfg.domain]},
+        "cull": {"enabled": True, "timeout": cfg.hub.cull_idle_timeout, "every": 300},
+        "singleuser": {
+            "defaultUrl": "/lab",
+            "storage": {
+                "type": "none",
+                "extraVolumes": volumes,
+                "extraVolumeMounts": mounts,
+            },
+        },
+        "scheduling": {"userScheduler": {"enabled": False}},
+        "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
+    }

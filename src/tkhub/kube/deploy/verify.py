@@ -1,0 +1,241 @@
+"""``tkhub deploy verify``: prove the deployment works, from the names that created it.
+
+Hub and proxy ready; every PVC ``render`` makes is Bound; the catalog answers and
+lists an image; a file written to the notebooks volume on one node is read back on
+a *different* node; a GPU pod sees a GPU; the hub login page answers. In-cluster
+HTTP goes through the API server's Service proxy, so no ingress or DNS is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+from typing import Any
+
+from tkhub.kube.deploy.checks import Check, failed, passed
+from tkhub.kube.deploy.cluster import ClusterConfig
+from tkhub.kube.deploy.kubeapi import KubeApi, KubeError
+from tkhub.kube.deploy.manifests import render_manifests
+from tkhub.kube.deploy.names import SHARED_VOLUMES, Names
+from tkhub.kube.podstatus import PULL_FAILURES
+
+PROBE_MOUNT = "/mnt/tkhub-verify"
+POD_TIMEOUT = 180.0
+
+
+async def check_deployments(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
+    names = cfg.names
+    checks = []
+    for name in (names.hub_deployment, names.proxy_deployment, names.catalog):
+        dep = await api.get("Deployment", name, names.namespace)
+        ready = ((dep or {}).get("status") or {}).get("readyReplicas") or 0
+        if dep is None:
+            checks.append(failed(f"{name} ready", f"deployment {names.namespace}/{name} missing"))
+        elif ready < 1:
+            checks.append(failed(f"{name} ready", "no ready replica; kubectl describe it"))
+        else:
+            checks.append(passed(f"{name} ready", f"{ready} ready"))
+    return checks
+
+
+async def check_pvcs(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
+    """Every PVC that ``render`` creates, by the same builder: never a made-up name."""
+    checks = []
+    sc = await api.get("StorageClass", cfg.storage.class_name) or {}
+    waits = sc.get("volumeBindingMode") == "WaitForFirstConsumer"
+    for obj in render_manifests(cfg):
+        if obj["kind"] != "PersistentVolumeClaim":
+            continue
+        name = obj["metadata"]["name"]
+        pvc = await api.get("PersistentVolumeClaim", name, cfg.namespace)
+        phase = ((pvc or {}).get("status") or {}).get("phase", "missing" if pvc is None else "")
+        if phase == "Bound":
+            checks.append(passed(f"pvc {name}", "Bound"))
+        elif pvc is not None and waits:
+            checks.append(Check(f"pvc {name}", "warn", "Pending until the first pod uses it"))
+        else:
+            checks.append(failed(f"pvc {name}", f"{phase or 'Pending'}; check the storage class"))
+    return checks
+
+
+async def _catalog_token(api: KubeApi, names: Names) -> str:
+    secret = await api.get("Secret", names.hub_secret, names.namespace)
+    value = ((secret or {}).get("data") or {}).get("hub.services.catalog.apiToken", "")
+    return base64.b64decode(value).decode() if value else ""
+
+
+async def check_catalog(api: KubeApi, cfg: ClusterConfig) -> Check:
+    names = cfg.names
+    token = await _catalog_token(api, names)
+    if not token:
+        return failed("catalog", f"no catalog token in secret {names.hub_secret}; is the chart up?")
+    response = await api.service_proxy(
+        names.namespace,
+        names.catalog,
+        "http",
+        "services/catalog/api/v1/images/jupyter",
+        headers={"Authorization": f"token {token}"},
+    )
+    if response.status_code != 200:
+        return failed("catalog", f"answered {response.status_code}: {response.text[:200]}")
+    images = response.json()
+    if not images:
+        return failed("catalog", "answers but lists no image; push or register one")
+    return passed("catalog", f"{len(images)} image(s): " + ", ".join(i["name"] for i in images[:5]))
+
+
+async def check_login_page(api: KubeApi, cfg: ClusterConfig) -> Check:
+    names = cfg.names
+    response = await api.service_proxy(
+        names.namespace, names.proxy_public_service, "http", "hub/login"
+    )
+    if response.status_code != 200:
+        return failed("login page", f"/hub/login answered {response.status_code}")
+    return passed("login page", "/hub/login answers 200")
+
+
+def probe_pod(
+    cfg: ClusterConfig, name: str, node: str, command: str, *, image: str | None = None
+) -> dict[str, Any]:
+    """A one-shot pod pinned to ``node`` that mounts the notebooks volume."""
+    names = cfg.names
+    notebooks = next(v for v in SHARED_VOLUMES if v.key == "notebooks")
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": names.namespace, "labels": names.labels("verify")},
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "tolerations": [{"operator": "Exists"}],  # any node, GPU-tainted or not
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": image or cfg.verify_image,
+                    "command": ["sh", "-c", command],
+                    "volumeMounts": [{"name": "notebooks", "mountPath": PROBE_MOUNT}],
+                }
+            ],
+            "volumes": [
+                {
+                    "name": "notebooks",
+                    "persistentVolumeClaim": {"claimName": names.pvc(notebooks.key)},
+                }
+            ],
+        },
+    }
+
+
+async def run_pod(api: KubeApi, pod: dict[str, Any], timeout: float = POD_TIMEOUT) -> str:
+    """Create the pod, wait for it to finish, return its log; always delete it."""
+    meta = pod["metadata"]
+    await api.delete("Pod", meta["name"], meta["namespace"])
+    await _wait_gone(api, meta["name"], meta["namespace"])
+    await api.create(pod)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = await api.get("Pod", meta["name"], meta["namespace"]) or {}
+            status = current.get("status") or {}
+            for cs in status.get("containerStatuses") or []:
+                reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
+                if reason in PULL_FAILURES:
+                    raise KubeError(f"image {cs.get('image')} cannot be pulled ({reason})")
+            if status.get("phase") in ("Succeeded", "Failed"):
+                log = await api.pod_log(meta["name"], meta["namespace"])
+                if status["phase"] == "Failed":
+                    raise KubeError(f"pod {meta['name']} failed: {log.strip()[-200:]}")
+                return log
+            await asyncio.sleep(0.5)
+        raise KubeError(f"pod {meta['name']} did not finish in {timeout:g} s")
+    finally:
+        await api.delete("Pod", meta["name"], meta["namespace"])
+
+
+async def _wait_gone(api: KubeApi, name: str, namespace: str) -> None:
+    for _ in range(120):
+        if await api.get("Pod", name, namespace) is None:
+            return
+        await asyncio.sleep(0.5)
+
+
+def _ready_nodes(nodes: list[dict]) -> list[dict]:
+    def ready(n: dict) -> bool:
+        conditions = (n.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    return [n for n in nodes if ready(n) and not (n.get("spec") or {}).get("unschedulable")]
+
+
+async def check_cross_node(api: KubeApi, cfg: ClusterConfig) -> Check:
+    """Write on one node, read on another: RWX storage that does not share fails here."""
+    name = "notebooks shared across nodes"
+    nodes = [n["metadata"]["name"] for n in _ready_nodes(await api.list("Node"))]
+    if len(nodes) < 2:
+        return Check(name, "skip", f"needs two ready nodes, the cluster has {len(nodes)}")
+    token = secrets.token_hex(8)  # the content; the file name differs, so an error
+    path = f"{PROBE_MOUNT}/.tkhub-verify-{secrets.token_hex(8)}"  # naming it won't match
+    names = cfg.names
+    writer, reader = nodes[0], nodes[1]
+    try:
+        await run_pod(
+            api, probe_pod(cfg, names.verify_writer_pod, writer, f"echo {token} > {path}")
+        )
+        log = await run_pod(
+            api, probe_pod(cfg, names.verify_reader_pod, reader, f"cat {path}; rm -f {path}")
+        )
+    except KubeError as e:
+        return failed(name, str(e))
+    if token not in log:
+        return failed(
+            name,
+            f"a file written on {writer} is not visible on {reader}: the storage class "
+            f"{cfg.storage.class_name} does not share between nodes",
+        )
+    return passed(name, f"written on {writer}, read back on {reader}")
+
+
+async def check_gpu(api: KubeApi, cfg: ClusterConfig) -> Check:
+    nodes = _ready_nodes(await api.list("Node"))
+    gpu = [
+        n["metadata"]["name"]
+        for n in nodes
+        if int((n.get("status") or {}).get("allocatable", {}).get("nvidia.com/gpu", "0") or 0) > 0
+    ]
+    if not gpu:
+        return Check("GPU visible in a pod", "skip", "no ready node advertises nvidia.com/gpu")
+    pod = probe_pod(
+        cfg, cfg.names.verify_gpu_pod, gpu[0], "nvidia-smi -L", image=cfg.gpu.verify_image
+    )
+    container = pod["spec"]["containers"][0]
+    container["resources"] = {"limits": {"nvidia.com/gpu": "1"}}
+    try:
+        log = await run_pod(api, pod)
+    except KubeError as e:
+        return failed("GPU visible in a pod", str(e))
+    lines = [line for line in log.splitlines() if line.startswith("GPU ")]
+    if not lines:
+        return failed("GPU visible in a pod", f"nvidia-smi -L on {gpu[0]} listed no GPU")
+    return passed("GPU visible in a pod", f"{gpu[0]}: {lines[0]}")
+
+
+async def verify(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
+    """Every check; one that cannot run is a failure with its reason, never a crash."""
+    checks: list[Check] = []
+    steps: list[tuple[str, Any]] = [
+        ("deployments", check_deployments),
+        ("volumes", check_pvcs),
+        ("catalog", check_catalog),
+        ("notebooks shared across nodes", check_cross_node),
+        ("GPU visible in a pod", check_gpu),
+        ("login page", check_login_page),
+    ]
+    for label, step in steps:
+        try:
+            result = await step(api, cfg)
+        except KubeError as e:
+            result = failed(label, str(e))
+        checks += result if isinstance(result, list) else [result]
+    return checks

@@ -1,0 +1,50 @@
+"""``configure(c)`` for the hub image in the kubernetes mode.
+
+The chart's ``hub.extraConfig`` runs ``from tkhub.kube.hub_config import configure;
+configure(c)`` after the chart's own configuration, so this sets only what tkhub
+adds: the spawner class, the catalog it reads, the user volumes and the custom scope.
+The chart passes the deployment's names in ``TKHUB_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
+from tkhub.kube.deploy.names import Names, singleuser_volumes
+
+CATALOG_TOKEN_FILE = "/usr/local/etc/jupyterhub/secret/hub.services.catalog.apiToken"
+
+
+def _catalog_token(environ: Mapping[str, str]) -> str:
+    """The catalog service's token (a valid hub token, so its reads are allowed)."""
+    if environ.get("TKHUB_CATALOG_TOKEN"):
+        return environ["TKHUB_CATALOG_TOKEN"]
+    # The chart mounts its "hub" Secret, which holds the generated service token.
+    try:
+        with open(CATALOG_TOKEN_FILE) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
+    """Fill the traitlets config ``c`` of a hub running in the cluster."""
+    env = os.environ if environ is None else environ
+    names = Names(
+        namespace=env.get("TKHUB_NAMESPACE") or env.get("POD_NAMESPACE") or "tkhub",
+        release=env.get("TKHUB_RELEASE", "tkhub"),
+    )
+    c.JupyterHub.spawner_class = "tkhub.kube.spawner.TkKubeSpawner"
+    c.TkKubeSpawner.catalog_url = env.get("TKHUB_CATALOG_URL", names.catalog_url)
+    c.TkKubeSpawner.catalog_token = _catalog_token(env)
+    volumes, mounts = singleuser_volumes(names)
+    c.KubeSpawner.volumes = volumes
+    c.KubeSpawner.volume_mounts = mounts
+    c.KubeSpawner.storage_pvc_ensure = False  # shared RWX volumes, no per-user PVC
+    c.KubeSpawner.working_dir = "/home/jovyan/thinkube/notebooks"
+    scopes = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
+    scopes[CATALOG_ADMIN_SCOPE] = {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
+    c.JupyterHub.custom_scopes = scopes

@@ -1,0 +1,1 @@
+"""Local mode: one machine, processes as servers, system accounts, the GPU ledger."""

@@ -1,0 +1,164 @@
+"""``configure(c, settings)``: JupyterHub as tkhub's local mode runs it.
+
+One data directory holds everything (``tkhub.settings.Settings``)::
+
+    <data>/users/     users' homes (0711: reachable, not listable)
+    <data>/shared/    datasets and models shared by all users
+    <data>/state/     hub and catalog databases, GPU ledger (0700)
+    <data>/secrets/   cookie secret, tokens, password file (0700, files 0600)
+
+The hub binds to ``settings.ip`` (127.0.0.1 by default) behind configurable-http-proxy;
+the catalog and jupyterhub-idle-culler run as hub-managed services, and the
+``tkhub`` command reaches the hub and the catalog with a token of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
+from tkhub.local.password_auth import UserStore, users_file
+from tkhub.local.secrets import CATALOG_TOKEN, CLI_TOKEN, PROXY_TOKEN, ensure_secret
+from tkhub.settings import Settings
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+CATALOG_SERVICE = "catalog"
+CULLER_SERVICE = "idle-culler"
+CLI_SERVICE = "tkhub-cli"
+PROXY = "configurable-http-proxy"
+
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+CLI_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "list:users",
+    "read:users",
+    "read:services",
+    CATALOG_ADMIN_SCOPE,
+]
+
+
+def proxy_command() -> str | None:
+    """configurable-http-proxy on PATH, or in node_modules beside the virtualenv."""
+    beside_venv = Path(sys.prefix).parent / "node_modules" / ".bin" / PROXY
+    if beside_venv.exists():
+        return str(beside_venv)
+    return shutil.which(PROXY)
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data directory tree with the modes above; idempotent."""
+    for path, mode in (
+        (settings.data_dir, 0o711),
+        (settings.users_dir, 0o711),
+        (settings.shared_dir, 0o755),
+        (settings.state_dir, 0o700),
+        (settings.secrets_dir, 0o700),
+    ):
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(mode)
+
+
+def catalog_environment(settings: Settings) -> dict[str, str]:
+    """The settings the catalog service needs, as its ``TKHUB_*`` variables."""
+    env = {
+        "TKHUB_DATA_DIR": str(settings.data_dir),
+        "TKHUB_CATALOG_HOST": settings.catalog_host,
+        "TKHUB_CATALOG_PORT": str(settings.catalog_port),
+        "TKHUB_HUB_API_PORT": str(settings.hub_api_port),
+        "TKHUB_CATALOG_SYNC_INTERVAL": str(settings.catalog_sync_interval),
+        "TKHUB_MAX_SERVERS_PER_GPU": str(settings.max_servers_per_gpu),
+        "TKHUB_LOG_LEVEL": settings.log_level,
+    }
+    if settings.catalog_database_url:
+        env["TKHUB_CATALOG_DATABASE_URL"] = settings.catalog_database_url
+    # The service's interpreter finds its own packages; PATH is for helpers it runs.
+    env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+    return env
+
+
+def _services(
+    settings: Settings, catalog_token: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    services: list[dict[str, Any]] = [
+        {
+            "name": CATALOG_SERVICE,
+            "url": settings.catalog_url,
+            "command": [sys.executable, "-m", "tkhub.catalog"],
+            "api_token": catalog_token,
+            "environment": catalog_environment(settings),
+        },
+        {"name": CLI_SERVICE, "api_token": ensure_secret(settings, CLI_TOKEN)},
+    ]
+    roles: list[dict[str, Any]] = [
+        {"name": "user", "scopes": ["self", "access:services"]},
+        {"name": CLI_SERVICE, "scopes": CLI_SCOPES, "services": [CLI_SERVICE]},
+    ]
+    if settings.cull_idle_timeout > 0:
+        services.append(
+            {
+                "name": CULLER_SERVICE,
+                "command": [
+                    sys.executable,
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    f"--timeout={settings.cull_idle_timeout}",
+                    f"--cull-every={min(300, max(10, settings.cull_idle_timeout // 4))}",
+                ],
+            }
+        )
+        roles.append(
+            {"name": CULLER_SERVICE, "scopes": CULLER_SCOPES, "services": [CULLER_SERVICE]}
+        )
+    return services, roles
+
+
+def configure(c: Any, settings: Settings) -> None:
+    """Fill the traitlets config ``c`` of the local-mode hub from ``settings``."""
+    prepare_data_dir(settings)
+    state, secrets = settings.state_dir, settings.secrets_dir
+
+    c.JupyterHub.ip = settings.ip
+    c.JupyterHub.port = settings.port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = settings.hub_api_port
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(secrets / "jupyterhub_cookie_secret")
+    c.JupyterHub.template_paths = [str(TEMPLATES_DIR)]
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.log_level = settings.log_level
+
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.ConfigurableHTTPProxy.auth_token = ensure_secret(settings, PROXY_TOKEN)
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+    command = proxy_command()
+    if command:
+        c.ConfigurableHTTPProxy.command = [command]
+
+    c.JupyterHub.authenticator_class = "tkhub-password"
+    c.PasswordAuthenticator.users_file = str(users_file(settings))
+    store = UserStore(users_file(settings))
+    c.Authenticator.admin_users = {n for n, a in store.load().items() if a.get("admin")}
+
+    c.JupyterHub.spawner_class = "tkhub-local"
+    c.LocalSpawner.data_dir = str(settings.data_dir)
+    c.LocalSpawner.catalog_url = settings.catalog_url
+    catalog_token = ensure_secret(settings, CATALOG_TOKEN)
+    c.LocalSpawner.catalog_token = catalog_token
+    c.LocalSpawner.catalog_timeout = settings.catalog_timeout
+    c.LocalSpawner.max_servers_per_gpu = settings.max_servers_per_gpu
+    c.Spawner.ip = "127.0.0.1"
+    c.Spawner.default_url = "/lab"
+    c.Spawner.http_timeout = 60
+    c.Spawner.start_timeout = 120
+
+    services, roles = _services(settings, catalog_token)
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+    c.JupyterHub.custom_scopes = {
+        CATALOG_ADMIN_SCOPE: {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
+    }

@@ -1,0 +1,150 @@
+"""Which server holds which local GPU: one JSON file under a file lock.
+
+The hub (allocating at spawn) and the catalog process (showing holders) both read
+it, so every read-modify-write holds ``fcntl.flock`` on a side lock file, and a
+write goes to a temp file renamed over the ledger: a reader never sees half a file.
+Each call opens its own lock descriptor, so flock also excludes threads of one
+process; the thread lock only keeps a shared GpuLedger from queueing on the kernel.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tkhub.errors import SpawnRefused
+from tkhub.files import write_atomic
+from tkhub.gpu.model import GpuDevice, Inventory, Placement
+
+Holders = dict[str, list[str]]  # device UUID -> server keys holding it
+
+
+class GpuLedger:
+    """Allocations of local GPU units to servers, exclusive unless sharing is allowed."""
+
+    def __init__(self, path: str | os.PathLike[str], max_servers_per_gpu: int = 1) -> None:
+        if max_servers_per_gpu < 1:
+            raise ValueError("max_servers_per_gpu must be at least 1")
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.max_servers_per_gpu = max_servers_per_gpu
+        self._thread_lock = threading.Lock()
+
+    @contextmanager
+    def _locked(self) -> Iterator[Holders]:
+        """The ledger's content, written back when the block ends without error."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, open(self.lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                data = self._read()
+                before = json.dumps(data, sort_keys=True)
+                yield data
+                if json.dumps(data, sort_keys=True) != before:
+                    self._write(data)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _read(self) -> Holders:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except json.JSONDecodeError:
+            return {}  # never written whole (rename is atomic), so only by hand
+        return {str(k): [str(s) for s in v] for k, v in raw.get("devices", {}).items() if v}
+
+    def _write(self, data: Holders) -> None:
+        body = json.dumps({"devices": {k: v for k, v in data.items() if v}}, indent=1)
+        write_atomic(self.path, body, mode=0o644)  # the catalog process reads it too
+
+    def holders(self) -> dict[str, tuple[str, ...]]:
+        """Device UUID -> the servers holding it."""
+        with self._locked() as data:
+            return {k: tuple(v) for k, v in data.items()}
+
+    def held_by(self, server_key: str) -> list[str]:
+        """UUIDs the server holds now."""
+        with self._locked() as data:
+            return [uuid for uuid, keys in data.items() if server_key in keys]
+
+    def allocate(
+        self, server_key: str, placement: Placement, inventory: Inventory
+    ) -> tuple[GpuDevice, ...]:
+        """Assign units for ``placement``; raises ``SpawnRefused`` if they are not free."""
+        if not placement.uses_gpu:
+            self.release(server_key)
+            return ()
+        with self._locked() as data:
+            for keys in data.values():
+                if server_key in keys:
+                    keys.remove(server_key)  # a restart of the same server re-chooses
+            chosen = _choose(placement, inventory, data, self.max_servers_per_gpu)
+            for device in chosen:
+                data.setdefault(device.uuid, []).append(server_key)
+            return chosen
+
+    def release(self, server_key: str) -> None:
+        with self._locked() as data:
+            for keys in data.values():
+                while server_key in keys:
+                    keys.remove(server_key)
+
+    def reconcile(self, live_server_keys: Iterable[str]) -> list[str]:
+        """Free what servers that are no longer running held; returns those servers."""
+        live = set(live_server_keys)
+        dropped: set[str] = set()
+        with self._locked() as data:
+            for keys in data.values():
+                dead = [k for k in keys if k not in live]
+                dropped.update(dead)
+                keys[:] = [k for k in keys if k in live]
+        return sorted(dropped)
+
+
+def _devices(inventory: Inventory) -> list[GpuDevice]:
+    return [d for n in inventory.nodes if n.schedulable for p in n.pools for d in p.devices]
+
+
+def _choose(
+    placement: Placement, inventory: Inventory, data: Holders, limit: int
+) -> tuple[GpuDevice, ...]:
+    """Least-loaded matching units (then least memory used), as many as asked."""
+    candidates = [d for d in _devices(inventory) if placement.matches(d)]
+    if not candidates:
+        if not _devices(inventory):
+            raise SpawnRefused("There is no GPU on this machine; choose CPU only.")
+        what = Placement(placement.kind, placement.value, 1).describe()
+        raise SpawnRefused(f"There is no {what} on this machine; choose again.")
+    free = [d for d in candidates if len(data.get(d.uuid, [])) < limit]
+    count = max(placement.count, 1)
+    if len(free) < count:
+        if placement.kind == "device":
+            raise SpawnRefused(f"GPU {placement.value} was taken by another server; choose again.")
+        raise SpawnRefused(
+            f"Only {len(free)} of the {len(candidates)} matching GPUs are free now and "
+            f"{count} were asked for; choose again or try later."
+        )
+    free.sort(key=lambda d: (len(data.get(d.uuid, [])), d.memory_used_mib, d.index))
+    return tuple(free[:count])
+
+
+LEDGER_FILE = "gpu-ledger.json"
+
+
+@functools.cache
+def shared_ledger(state_dir: Path, max_servers_per_gpu: int = 1) -> GpuLedger:
+    """The one ledger of a data directory in this process, shared by all its callers."""
+    return GpuLedger(state_dir / LEDGER_FILE, max_servers_per_gpu)
+
+
+def ledger_for(settings: Any) -> GpuLedger:
+    """The ledger of the settings' data directory (hub, catalog and CLI share the file)."""
+    return shared_ledger(Path(settings.state_dir), settings.max_servers_per_gpu)

@@ -1,0 +1,268 @@
+"""``LocalSpawner``: servers on this machine, from a catalog environment, on a chosen GPU.
+
+Each server runs ``python -m jupyterhub.singleuser`` with the interpreter of the
+catalog entry the user picked, opens in ``thinkube/notebooks`` of the user's home
+under the data directory, and sees only the GPUs the ledger gave it (by UUID).
+
+When the hub runs as root, every user's server runs as the user's own system
+account (``tk-<name>``, created on first spawn, as TLJH does), in a home only that
+account can read; datasets and models are shared through one group. When the hub
+runs as an ordinary user, every server runs as that user: there is then no
+isolation between users' files, and the docs say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import pwd
+from pathlib import Path
+from typing import Any
+
+from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
+from traitlets import Bool, Integer, TraitError, Unicode, default, validate
+
+from tkhub.errors import SpawnRefused
+from tkhub.gpu.model import Inventory
+from tkhub.layout import (
+    UserLayout,
+    clear_scratch,
+    ensure_layout,
+    ensure_shared,
+)
+from tkhub.local.accounts import (
+    SHARED_GROUP,
+    Account,
+    AccountError,
+    ensure_account,
+    ensure_group,
+    running_as_root,
+    system_account_name,
+    unreachable_part,
+)
+from tkhub.local.gpu_env import gpu_environment
+from tkhub.local.inventory import local_inventory
+from tkhub.local.ledger import GpuLedger, shared_ledger
+from tkhub.selection import Selection
+from tkhub.spawner import TkSpawnerMixin
+
+
+class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
+    """A local process per server: the chosen environment, the chosen GPUs, the user's files."""
+
+    data_dir = Unicode(
+        config=True,
+        help="""
+        tkhub's data directory: users' homes in ``users/``, shared datasets and models
+        in ``shared/``, the GPU ledger in ``state/``. Set by ``tkhub.local.hub_config.configure``.
+        """,
+    )
+
+    max_servers_per_gpu = Integer(
+        1,
+        config=True,
+        help="""
+        How many servers may hold one GPU at once. 1 (the default) gives each server
+        its GPUs exclusively; more lets servers share a GPU's memory and time.
+        """,
+    )
+
+    run_as_system_users = Bool(
+        config=True,
+        help="""
+        Run each user's server as the user's own system account (``tk-<name>``),
+        created on first spawn. Needs the hub to run as root; on by default then.
+        """,
+    )
+
+    shared_group = Unicode(
+        SHARED_GROUP,
+        config=True,
+        help="System group of all users' accounts; owns shared/datasets and shared/models.",
+    )
+
+    @default("run_as_system_users")
+    def _run_as_system_users_default(self) -> bool:
+        return running_as_root()
+
+    @validate("data_dir")
+    def _valid_data_dir(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if not value or not os.path.isabs(value):
+            # "" would silently become the hub's working directory
+            raise TraitError(
+                f"LocalSpawner.data_dir: {value!r} is not an absolute path "
+                "(set it to tkhub's data directory)"
+            )
+        return value
+
+    @validate("max_servers_per_gpu")
+    def _valid_max_servers_per_gpu(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(
+                f"LocalSpawner.max_servers_per_gpu: {proposal['value']} must be at least 1"
+            )
+        return int(proposal["value"])
+
+    # Kept across hub restarts through get_state/load_state.
+    _gpu_uuids: list[str]
+    _environment_name: str = ""
+    _selection_env: dict[str, str]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gpu_uuids = []
+        self._selection_env = {}
+
+    # --- paths, accounts, ledger ---------------------------------------------------
+
+    @property
+    def layout(self) -> UserLayout:
+        data = Path(self.data_dir)
+        return UserLayout.for_user(data / "users", data / "shared", self.user.name)
+
+    @property
+    def account_name(self) -> str:
+        if self.run_as_system_users:
+            return system_account_name(self.user.name)
+        return pwd.getpwuid(os.geteuid()).pw_name
+
+    @property
+    def server_key(self) -> str:
+        """The ledger's name for this server: ``user/server`` (``user/`` for the default)."""
+        return f"{self.user.name}/{self.name}"
+
+    @property
+    def ledger(self) -> GpuLedger:
+        """The data directory's ledger, one object per hub process (its lock is shared)."""
+        return shared_ledger(Path(self.data_dir) / "state", self.max_servers_per_gpu)
+
+    def _prepare_home(self) -> Account | None:
+        """The user's account (as root) and home tree; idempotent, run before each start."""
+        layout = self.layout
+        if not self.run_as_system_users:
+            ensure_shared(layout.shared)
+            ensure_layout(layout)
+            return None
+        try:
+            gid = ensure_group(self.shared_group)
+            ensure_shared(layout.shared, gid)
+            account = ensure_account(self.account_name, layout.home, self.shared_group)
+        except AccountError as e:
+            raise SpawnRefused(
+                f"Your system account could not be created; ask your administrator ({e}).",
+                log_message=str(e),
+            ) from e
+        ensure_layout(layout, account.uid, account.gid)
+        return account
+
+    def _release(self) -> None:
+        self.ledger.release(self.server_key)
+        self._gpu_uuids = []
+
+    # --- the selection ------------------------------------------------------------
+
+    async def fetch_inventory(self) -> Inventory:
+        return await asyncio.to_thread(local_inventory, self.ledger)
+
+    async def inventory_for_start(self) -> Inventory:
+        # Every unit as if free: the ledger's allocate() decides, under its lock, and
+        # refuses with "GPU 1 was taken by another server; choose again".
+        return await asyncio.to_thread(local_inventory)
+
+    async def apply_selection(self, selection: Selection, inventory: Inventory) -> None:
+        entry = selection.image
+        if entry.kind != "local" or not entry.python:
+            raise SpawnRefused(
+                f"{entry.title} is a container image, which runs on a Kubernetes "
+                "cluster; on this machine choose a Python environment."
+            )
+        python = Path(entry.python)
+        if not os.access(python, os.X_OK):
+            raise SpawnRefused(
+                f"The Python of {entry.title} ({python}) is missing on this machine; ask "
+                f"your administrator to reinstall it or remove it (tkhub env remove {entry.name})."
+            )
+        account = await asyncio.to_thread(self._prepare_home)
+        if account is not None:
+            blocked = unreachable_part(python, account.uid, account.groups)
+            if blocked is not None:
+                raise SpawnRefused(
+                    f"{entry.title} cannot be started for you: its Python {python} is not "
+                    f"reachable by other accounts ({blocked} is private). Ask your "
+                    "administrator to install it where all users can read it."
+                )
+        devices = await asyncio.to_thread(
+            self.ledger.allocate, self.server_key, selection.placement, inventory
+        )
+        self._gpu_uuids = [d.uuid for d in devices]
+        self._environment_name = entry.name
+        self._selection_env = {**gpu_environment(devices), "TKHUB_ENVIRONMENT": entry.name}
+        self.cmd = [str(python), "-m", "jupyterhub.singleuser"]
+        self.notebook_dir = str(self.layout.notebooks)
+        self.log.info(
+            "%s: environment %s (%s), GPUs %s",
+            self._log_name,
+            entry.name,
+            python,
+            ",".join(self._gpu_uuids) or "none",
+        )
+
+    # --- process: who runs it, with what environment -----------------------------------
+
+    def make_preexec_fn(self, name: str) -> Any:
+        if self.run_as_system_users:
+            return set_user_setuid(self.account_name)
+        return functools.partial(os.chdir, str(self.layout.home))
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env["USER"] = self.account_name
+        env["HOME"] = str(self.layout.home)
+        env["SHELL"] = "/bin/bash"
+        return env
+
+    def get_env(self) -> dict[str, str]:
+        env: dict[str, str] = super().get_env()
+        env.update(self._selection_env)
+        return env
+
+    async def start(self) -> Any:
+        try:
+            return await super().start()
+        except BaseException:
+            await asyncio.to_thread(self._release)
+            raise
+
+    async def poll(self) -> int | None:
+        status: int | None = await super().poll()
+        if status is not None and self._gpu_uuids:  # died on its own: give the GPU back
+            await asyncio.to_thread(self._release)
+        return status
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            await asyncio.to_thread(self._release)
+            await asyncio.to_thread(clear_scratch, self.layout)
+
+    # --- state kept across hub restarts ---------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self._gpu_uuids:
+            state["gpus"] = list(self._gpu_uuids)
+        if self._environment_name:
+            state["environment"] = self._environment_name
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._gpu_uuids = list(state.get("gpus") or [])
+        self._environment_name = str(state.get("environment") or "")
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self._gpu_uuids = []
+        self._environment_name = ""
