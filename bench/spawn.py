@@ -212,7 +212,7 @@ def label(proc: psutil.Process) -> str:
         ("-m tkhub.local.supervisor", "tkhub up"),  # what `tkhub up` becomes once the hub starts
         ("-m jupyterhub -f", "hub (jupyterhub)"),
         ("configurable-http-proxy", "configurable-http-proxy"),
-        ("tkhub.catalog", "catalog service"),
+        ("catalog_service", "catalog service"),
         ("jupyterhub_idle_culler", "idle culler"),
         ("jupyterhub.singleuser", "single-user server"),
     ):

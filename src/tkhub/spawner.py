@@ -47,6 +47,16 @@ def user_access(user: Any) -> tuple[set[str], bool]:
     return groups, bool(getattr(user, "admin", False))
 
 
+def catalog_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the catalog's base URL, or None."""
+    if not url:
+        return "not set; give the URL of the tkhub catalog service"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"{url!r} is not an http(s) URL of the tkhub catalog service"
+    return None
+
+
 class TkSpawnerMixin(LoggingConfigurable):
     """Catalog-backed environments and GPU placement for a JupyterHub spawner."""
 
@@ -85,12 +95,9 @@ class TkSpawnerMixin(LoggingConfigurable):
     @validate("catalog_url")
     def _valid_catalog_url(self, proposal: dict[str, Any]) -> str:
         url = str(proposal["value"]).strip()
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise TraitError(
-                f"{type(self).__name__}.catalog_url: {url!r} is not an http(s) URL "
-                "of the tkhub catalog service"
-            )
+        problem = catalog_url_problem(url)
+        if problem:
+            raise TraitError(f"{type(self).__name__}.catalog_url: {problem}")
         return url.rstrip("/")
 
     @validate("catalog_timeout")
@@ -98,6 +105,16 @@ class TkSpawnerMixin(LoggingConfigurable):
         if proposal["value"] <= 0:
             raise TraitError(f"{type(self).__name__}.catalog_timeout: must be more than 0")
         return float(proposal["value"])
+
+    def check_config(self) -> None:
+        """Refuse, naming the trait, configuration no spawn could work with.
+
+        Traits are validated as they are set; this also catches a required one left
+        at its empty default. tkhub's hub configuration runs it when the hub starts.
+        """
+        problem = catalog_url_problem(self.catalog_url)
+        if problem:
+            raise TraitError(f"{type(self).__name__}.catalog_url: {problem}")
 
     @default("options_form")
     def _options_form_default(self) -> Any:

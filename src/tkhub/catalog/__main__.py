@@ -1,5 +1,9 @@
 """``python -m tkhub.catalog``: the catalog service on 127.0.0.1:TKHUB_CATALOG_PORT.
 
+Without a GPU inventory; the modes run it with theirs: ``python -m
+tkhub.local.catalog_service`` (NVML and the ledger) and ``python -m
+tkhub.kube.catalog_service`` (nodes and pods).
+
 JupyterHub starts it as the managed service ``catalog`` and passes
 ``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_API_URL`` and ``JUPYTERHUB_SERVICE_PREFIX``.
 """
@@ -13,7 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tkhub.catalog import store
-from tkhub.catalog.app import create_app
+from tkhub.catalog.app import InventoryReader, create_app
 from tkhub.catalog.schemas import ImageCreate, Kind, Source
 from tkhub.settings import load_settings
 
@@ -38,10 +42,11 @@ def seed_this_python(app: FastAPI) -> None:
         app.state.cache.invalidate()
 
 
-def main() -> None:
+def main(inventory: InventoryReader | None = None) -> None:
+    """Serve the catalog; each mode's entry point passes its GPU inventory reader."""
     settings = load_settings()
     logging.basicConfig(level=settings.log_level, format="[%(levelname)s %(name)s] %(message)s")
-    app = create_app(settings)
+    app = create_app(settings, inventory=inventory)
     seed_this_python(app)
     uvicorn.run(app, host=settings.catalog_host, port=settings.catalog_port, log_level="warning")
 

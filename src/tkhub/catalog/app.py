@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -24,6 +24,7 @@ from tkhub.catalog.fastpath import ImageListShortcut
 from tkhub.catalog.hub_tokens import make_hub_auth
 from tkhub.catalog.registry import service as registry_service
 from tkhub.catalog.routers import health, images, nodes
+from tkhub.gpu.model import Inventory
 from tkhub.settings import Settings
 
 ROUTERS = (health.router, images.router, nodes.router)
@@ -49,14 +50,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
 
 
+InventoryReader = Callable[[], Awaitable[Inventory]]
+
+
 def create_app(
     settings: Settings,
     *,
+    inventory: InventoryReader | None = None,
     hub_auth: HubAuth | None = None,
     service_prefix: str | None = None,
     cache_enabled: bool = True,
 ) -> FastAPI:
-    """Hub API URL/token and the prefix default to the JUPYTERHUB_* variables."""
+    """Hub API URL/token and the prefix default to the JUPYTERHUB_* variables.
+
+    ``inventory`` serves ``GET /api/v1/nodes/gpu``; the mode that runs the catalog
+    passes its own reader.
+    """
     engine = db.make_engine(settings.database_url)
     db.upgrade(engine)
     sessions = db.session_factory(engine)
@@ -82,6 +91,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.hub_auth = hub_auth
+    app.state.inventory = inventory
     app.state.cache = CatalogCache(sessions, enabled=cache_enabled)
     app.state.cache.invalidate()
     prefix = prefix.rstrip("/")

@@ -12,8 +12,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from traitlets import TraitError
+
 from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
 from tkhub.kube.deploy.names import Names, singleuser_volumes
+from tkhub.spawner import catalog_url_problem
 
 CATALOG_TOKEN_FILE = "/usr/local/etc/jupyterhub/secret/hub.services.catalog.apiToken"
 
@@ -38,7 +41,11 @@ def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
         release=env.get("TKHUB_RELEASE", "tkhub"),
     )
     c.JupyterHub.spawner_class = "tkhub.kube.spawner.TkKubeSpawner"
-    c.TkKubeSpawner.catalog_url = env.get("TKHUB_CATALOG_URL", names.catalog_url)
+    catalog_url = env.get("TKHUB_CATALOG_URL", names.catalog_url)
+    problem = catalog_url_problem(catalog_url)
+    if problem:  # fail when the hub starts, not at the first spawn
+        raise TraitError(f"TkKubeSpawner.catalog_url (TKHUB_CATALOG_URL): {problem}")
+    c.TkKubeSpawner.catalog_url = catalog_url
     c.TkKubeSpawner.catalog_token = _catalog_token(env)
     volumes, mounts = singleuser_volumes(names)
     c.KubeSpawner.volumes = volumes

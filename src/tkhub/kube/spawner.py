@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import time
 from contextlib import suppress
 from typing import Any, NoReturn
@@ -21,8 +20,8 @@ from kubespawner import KubeSpawner
 from traitlets import Float
 
 from tkhub.errors import SpawnRefused
-from tkhub.gpu.kubernetes import inventory_from_objects
 from tkhub.gpu.model import Inventory
+from tkhub.kube.inventory import read_inventory
 from tkhub.kube.placement import kubespawner_overrides
 from tkhub.kube.podstatus import StartFailure, gpu_shortage_seen, start_failure
 from tkhub.quantity import QuantityError, cpu_cores, memory_bytes
@@ -73,25 +72,9 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
 
     # --- inventory and selection -------------------------------------------------
 
-    async def _list_json(self, method: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        response = await method(_preload_content=False, _request_timeout=10, **kwargs)
-        return list(json.loads(await response.read())["items"])
-
     async def fetch_inventory(self) -> Inventory:
         """GPU nodes and what is free, from the Node and Pod objects of the cluster."""
-        try:
-            nodes = await self._list_json(self.api.list_node)
-            pods = await self._list_json(
-                self.api.list_pod_for_all_namespaces,
-                field_selector="status.phase!=Succeeded,status.phase!=Failed",
-            )
-        except Exception as e:
-            raise SpawnRefused(
-                "The GPU inventory could not be read from the Kubernetes API; "
-                "ask your administrator to check the hub's access to nodes and pods.",
-                log_message=f"listing nodes/pods failed: {e!r}",
-            ) from e
-        return inventory_from_objects(nodes, pods)
+        return await read_inventory(self.api)
 
     def _reset_selection_traits(self) -> None:
         """A server restarted with another selection must not keep the last one's GPUs."""

@@ -23,6 +23,8 @@ from typing import Any
 from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
 from tkhub.local.password_auth import UserStore, users_file
 from tkhub.local.secrets import CATALOG_TOKEN, CLI_TOKEN, PROXY_TOKEN, ensure_secret
+from tkhub.local.spawner import LocalSpawner
+from tkhub.selection import describe_options
 from tkhub.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -88,7 +90,7 @@ def _services(
         {
             "name": CATALOG_SERVICE,
             "url": settings.catalog_url,
-            "command": [sys.executable, "-m", "tkhub.catalog"],
+            "command": [sys.executable, "-m", "tkhub.local.catalog_service"],
             "api_token": catalog_token,
             "environment": catalog_environment(settings),
         },
@@ -129,6 +131,7 @@ def configure(c: Any, settings: Settings) -> None:
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(secrets / "jupyterhub_cookie_secret")
     c.JupyterHub.template_paths = [str(TEMPLATES_DIR)]
+    c.JupyterHub.template_vars = {"tk_describe_options": describe_options}
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.log_level = settings.log_level
 
@@ -162,3 +165,5 @@ def configure(c: Any, settings: Settings) -> None:
     c.JupyterHub.custom_scopes = {
         CATALOG_ADMIN_SCOPE: {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
     }
+    # Bad configuration fails here, when the hub starts, naming the trait.
+    LocalSpawner(config=c).check_config()

@@ -105,6 +105,11 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
             )
         return int(proposal["value"])
 
+    def check_config(self) -> None:
+        if not self.data_dir:
+            raise TraitError("LocalSpawner.data_dir: not set; give tkhub's data directory")
+        super().check_config()
+
     # Kept across hub restarts through get_state/load_state.
     _gpu_uuids: list[str]
     _environment_name: str = ""

@@ -11,7 +11,13 @@ parsed by one function (``parse_selection``) into one validated ``Selection``
 """
 
 from tkhub.selection.choices import SpawnChoices, placement_choices, spawn_choices
-from tkhub.selection.model import PlacementChoice, Selection, SelectionError, options_for
+from tkhub.selection.model import (
+    PlacementChoice,
+    Selection,
+    SelectionError,
+    describe_options,
+    options_for,
+)
 from tkhub.selection.parse import PARAMS, normalize_params, parse_selection, recheck_placement
 
 __all__ = [
@@ -20,6 +26,7 @@ __all__ = [
     "Selection",
     "SelectionError",
     "SpawnChoices",
+    "describe_options",
     "normalize_params",
     "options_for",
     "parse_selection",

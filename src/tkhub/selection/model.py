@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tkhub.catalog.schemas import ImagePublic, Resources
 from tkhub.gpu.model import Placement
@@ -65,3 +67,20 @@ def options_for(image: str, gpu: str, count: int = 1, size: str = DEFAULT_SIZE) 
     if size != DEFAULT_SIZE:
         params["size"] = size
     return params
+
+
+def _first(options: Mapping[str, Any], key: str) -> str:
+    value = options.get(key)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else ""
+    return str(value or "").strip()
+
+
+def describe_options(options: Mapping[str, Any] | None) -> str:
+    """Saved ``user_options`` in words for pages: "pytorch · any free GPU × 2"."""
+    options = options or {}
+    raw_gpu = _first(options, "gpu")
+    count = _first(options, "count")
+    placement = Placement.from_key(raw_gpu, int(count) if count.isdigit() else 1)
+    where = placement.describe() if placement is not None else raw_gpu
+    return f"{_first(options, 'image') or 'default environment'} · {where}"

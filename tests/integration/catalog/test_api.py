@@ -19,6 +19,7 @@ from tkhub.catalog.app import create_app
 from tkhub.catalog.client import CatalogClient, CatalogRequestError
 from tkhub.catalog.hub_tokens import make_hub_auth
 from tkhub.catalog.schemas import ImageCreate, ImageUpdate
+from tkhub.local.catalog_service import local_inventory_reader
 from tkhub.settings import Settings
 
 Hub = Any  # the ``hub`` fixture of conftest.py
@@ -33,6 +34,7 @@ def catalog(hub: Hub, db_url: str) -> Iterator[str]:
     settings = Settings(data_dir=data_dir, catalog_database_url=db_url)
     app = create_app(
         settings,
+        inventory=local_inventory_reader(settings),
         hub_auth=make_hub_auth(hub.api_url, hub.service_token),
         service_prefix="/services/catalog/",
     )

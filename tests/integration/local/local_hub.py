@@ -100,7 +100,7 @@ class LocalHub:
                 environ = (entry / "environ").read_bytes()
             except OSError:
                 continue
-            if b"tkhub.catalog" in cmdline and wanted in environ.split(b"\0"):
+            if b"catalog_service" in cmdline and wanted in environ.split(b"\0"):
                 return int(entry.name)
         raise AssertionError("the catalog service is not running")
 

@@ -1,44 +1,34 @@
-"""``/api/v1/nodes/gpu``: this machine's GPU inventory (NVML, read in a thread)."""
+"""``/api/v1/nodes/gpu``: the GPU inventory of the mode the catalog runs in.
+
+The catalog itself knows no GPUs: ``create_app(settings, inventory=...)`` is given
+a reader by the mode that runs it (local: NVML and the ledger; Kubernetes: nodes
+and pods). Without one the endpoint says so (404) instead of showing no GPUs.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, HTTPException, Request
 
-from tkhub.catalog.deps import AppSettings, Reader
+from tkhub.catalog.deps import Reader
+from tkhub.errors import TkhubError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 
 
-def _read_inventory(settings: Any) -> dict[str, Any]:
-    try:
-        inventory_mod = importlib.import_module("tkhub.local.inventory")
-    except ImportError as e:  # the GPU part is optional at this layer
-        raise HTTPException(503, f"GPU inventory is not available: {e}") from e
-    ledger = None
-    try:
-        ledger_mod = importlib.import_module("tkhub.local.ledger")
-        ledger = ledger_mod.GpuLedger(
-            settings.state_dir / "gpu-ledger.json",
-            max_servers_per_gpu=settings.max_servers_per_gpu,
-        )
-    except (ImportError, AttributeError, OSError, TypeError) as e:
-        log.warning("GPU ledger not available, inventory without holders: %s", e)
-    inventory = inventory_mod.local_inventory(ledger=ledger)
-    return dict(inventory.to_dict())
-
-
 @router.get("/gpu")
-async def gpu_inventory(_: Reader, settings: AppSettings) -> dict[str, Any]:
+async def gpu_inventory(_: Reader, request: Request) -> dict[str, Any]:
+    reader = request.app.state.inventory
+    if reader is None:
+        raise HTTPException(404, "this catalog serves no GPU inventory (started without one)")
     try:
-        return await run_in_threadpool(_read_inventory, settings)
-    except HTTPException:
-        raise
+        inventory = await reader()
+    except TkhubError as e:
+        raise HTTPException(503, f"GPU inventory could not be read: {e.user_message}") from e
     except Exception as e:
         log.exception("reading the GPU inventory failed")
         raise HTTPException(503, f"GPU inventory could not be read: {type(e).__name__}") from e
+    return dict(inventory.to_dict())

@@ -141,7 +141,7 @@ def catalog_deployment(cfg: ClusterConfig) -> Manifest:
     container = {
         "name": "catalog",
         "image": cfg.catalog.image,
-        "command": ["python", "-m", "tkhub.catalog"],
+        "command": ["python", "-m", "tkhub.kube.catalog_service"],
         "env": _catalog_env(cfg),
         "ports": [{"name": "http", "containerPort": names.catalog_port}],
         "readinessProbe": probe,
