@@ -139,24 +139,24 @@ def test_label_cache_keeps_the_most_recently_used() -> None:
 
 
 def test_proxy_from_the_environment_unless_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tkhub.catalog.registry import client
+    from tkhub.catalog.registry import wire
 
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         for variant in (name, name.upper()):
             monkeypatch.delenv(variant, raising=False)
     monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
     monkeypatch.setenv("no_proxy", "registry.internal")
-    client._proxy_for.cache_clear()
+    wire.proxy_for.cache_clear()
     try:
-        assert client._proxy_for("https", "ghcr.io") == "http://proxy.example:3128"
-        assert client._proxy_for("https", "registry.internal") is None
-        assert client._proxy_for("http", "ghcr.io") is None
+        assert wire.proxy_for("https", "ghcr.io") == "http://proxy.example:3128"
+        assert wire.proxy_for("https", "registry.internal") is None
+        assert wire.proxy_for("http", "ghcr.io") is None
     finally:
-        client._proxy_for.cache_clear()
+        wire.proxy_for.cache_clear()
 
 
 def test_pipelined_response_heads_are_parsed_or_refused() -> None:
-    from tkhub.catalog.registry.client import _parse_head
+    from tkhub.catalog.registry.pipelined_heads import _parse_head
 
     digest = "sha256:" + "a" * 64
     ok = f"HTTP/1.1 200 OK\r\ndocker-content-digest: {digest}\r\nContent-Length: 9\r\n\r\n"

@@ -7,15 +7,9 @@ with exponential backoff, honouring ``Retry-After``. Failures raise
 the registry's reachability (``transient``: keep the last good entries) or the
 content itself (a malformed manifest: skip it).
 
-``head_digests`` is the re-sync's hot path: one conditional ``HEAD`` per known
-tag (``If-None-Match: "<digest the catalog holds>"``; a distribution registry
-answers ``304`` without reading the manifest), sent pipelined (windows of
-``PIPELINE_WINDOW``) over at most ``concurrency`` plain keep-alive connections.
-It is best effort: anything but that ``304`` or a ``200`` with a digest (a
-challenge, 404, a closed or odd connection, a proxy in the environment) leaves
-that tag to ``manifest_digest``, the ordinary path with auth and retries; a 429
-or 5xx also stops that connection's pipeline (its tags go the ordinary way,
-with backoff).
+``head_digests``, the re-sync's hot path, pipelines conditional ``HEAD``
+requests (``tkhub.catalog.registry.pipelined_heads``); whatever it cannot settle
+goes to ``manifest_digest``, the ordinary path with auth and retries.
 
 Config blobs are content-addressed: ``config_labels`` fetches each distinct
 config digest once per registry and keeps the parsed labels (``LABELS``, a
@@ -27,48 +21,39 @@ request.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
 import re
-import ssl
-import urllib.request
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import httpx
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from tkhub.catalog.registry import pipelined_heads
 from tkhub.catalog.registry.bearer import Authorizer, load_credentials, scope_for, token_from
+from tkhub.catalog.registry.wire import (
+    ACCEPT_HEADERS,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    RETRY_STATUS,
+    USER_AGENT,
+    proxy_for,
+    tls_context,
+)
 from tkhub.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
-MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
-ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
-ACCEPT_HEADERS = {"Accept": ACCEPT}
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 # Requests in flight per registry (bench/registry_sync.py, docs/benchmarks.md).
 DEFAULT_CONCURRENCY = 8
 _NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?')
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
-USER_AGENT = "tkhub-registry-sync"
-PIPELINED_AGENT = f"{USER_AGENT} (pipelined)"  # tells the two paths apart in access logs
-PIPELINE_WINDOW = 32  # HEADs written at once on one connection
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9._/:@-]+$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")  # OCI digest grammar
-PIPELINE_ERRORS = (OSError, EOFError, ValueError, asyncio.TimeoutError, asyncio.LimitOverrunError)
 
 
 class RegistryError(Exception):
@@ -152,13 +137,13 @@ class RegistryClient:
         self.max_retry_after = max_retry_after
         self.base = registry.url.rstrip("/")
         self._auth = Authorizer(load_credentials(registry))
-        self._slots = asyncio.Semaphore(concurrency)
-        self._concurrency = concurrency
+        self.slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
         )
-        self._verify = registry.verify_tls
-        self._timeout_s = timeout
+        self.verify = registry.verify_tls
+        self.timeout_s = timeout
         self._http: aiohttp.ClientSession | None = None
         self._configs: dict[str, asyncio.Future[dict[str, str]]] = {}
 
@@ -166,8 +151,8 @@ class RegistryClient:
     def http(self) -> aiohttp.ClientSession:
         if self._http is None:  # made inside the running loop, on first use
             connector = aiohttp.TCPConnector(
-                limit=self._concurrency + 1,  # + a token request while all slots wait
-                ssl=_tls_context(self._verify),
+                limit=self.concurrency + 1,  # + a token request while all slots wait
+                ssl=tls_context(self.verify),
                 keepalive_timeout=30,
             )
             self._http = aiohttp.ClientSession(
@@ -218,7 +203,7 @@ class RegistryClient:
         )
 
     async def _exchange(self, method: str, url: URL, headers: dict[str, str] | None) -> Response:
-        proxy = _proxy_for(url.scheme, url.host or "")
+        proxy = proxy_for(url.scheme, url.host or "")
         async with self.http.request(method, url, headers=headers, proxy=proxy) as r:
             body = b"" if method == "HEAD" else await r.read()
             return Response(r.status, r.headers, body, r.url)
@@ -230,7 +215,7 @@ class RegistryClient:
         target = self._url(url)
         for attempt in range(self.retries + 1):
             try:
-                async with self._slots:
+                async with self.slots:
                     response = await self._send(method, target, headers)
             except TRANSPORT_ERRORS as e:
                 if attempt == self.retries:
@@ -284,97 +269,12 @@ class RegistryClient:
     async def head_digests(
         self, known: Mapping[tuple[str, str], str | None]
     ) -> dict[tuple[str, str], str]:
-        """Digests of many ``(repository, tag)`` manifests, ``HEAD`` requests pipelined.
+        """Digests of many ``(repository, tag)`` manifests, ``HEAD`` requests pipelined
+        (``tkhub.catalog.registry.pipelined_heads``); ask ``manifest_digest`` for the rest."""
+        return await pipelined_heads.head_digests(self, known)
 
-        ``known``: the digest each one had (or None). It is sent as
-        ``If-None-Match``; a ``304`` means the manifest still has it (the
-        distribution registry then skips reading the manifest). Only answers
-        that were a ``304`` to that, or a ``200`` with ``Docker-Content-Digest``;
-        ask ``manifest_digest`` for the others (it answers challenges, retries).
-        """
-        target = urlsplit(self.base)
-        wanted = [k for k in known if _SAFE_PATH.match(f"{k[0]}/{k[1]}")]
-        if not wanted or target.scheme not in ("http", "https") or _proxied(target):
-            return {}
-        etags = {k: d for k in wanted if (d := known[k]) and _DIGEST.match(d)}
-        found: dict[tuple[str, str], str] = {}
-        lanes = min(self._concurrency, max(1, len(wanted) // PIPELINE_WINDOW))
-        await asyncio.gather(
-            *(self._pipeline(wanted[i::lanes], etags, found) for i in range(lanes))
-        )
-        return found
-
-    def _head_request(
-        self, key: tuple[str, str], host: str, prefix: str, etag: str | None
-    ) -> bytes:
-        path = f"{prefix}/v2/{key[0]}/manifests/{key[1]}"
-        header = self._auth.header(scope_for(f"/v2/{key[0]}/manifests/"))
-        auth = f"Authorization: {header}\r\n" if header else ""
-        condition = f'If-None-Match: "{etag}"\r\n' if etag else ""
-        return (
-            f"HEAD {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {PIPELINED_AGENT}\r\n"
-            f"Accept: {ACCEPT}\r\n{auth}{condition}\r\n"
-        ).encode()
-
-    async def _pipeline(
-        self,
-        keys: list[tuple[str, str]],
-        etags: dict[tuple[str, str], str],
-        found: dict[tuple[str, str], str],
-    ) -> None:
-        """One keep-alive connection at a time; reconnects when the server closes."""
-        target = urlsplit(self.base)
-        tls = target.scheme == "https"
-        host, port = target.hostname or "", target.port or (443 if tls else 80)
-        pending = deque(keys)
-        failures = 0
-        async with self._slots:
-            while pending and failures < 2:
-                writer = None
-                try:
-                    reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection(
-                            host, port, ssl=_tls_context(self._verify) if tls else None
-                        ),
-                        self._timeout_s,
-                    )
-                    await self._exchange_heads(reader, writer, pending, etags, found, target)
-                except PIPELINE_ERRORS as e:
-                    failures += 1
-                    log.debug("registry %s: pipelined HEADs: %r", self.registry.name, e)
-                finally:
-                    if writer is not None:
-                        writer.close()
-
-    async def _exchange_heads(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        pending: deque[tuple[str, str]],
-        etags: dict[tuple[str, str], str],
-        found: dict[tuple[str, str], str],
-        target: Any,
-    ) -> None:
-        """Windows of HEADs until ``pending`` is empty or the server closes."""
-        host, prefix = target.netloc, target.path.rstrip("/")
-        while pending:
-            window = [pending[i] for i in range(min(PIPELINE_WINDOW, len(pending)))]
-            writer.write(
-                b"".join(self._head_request(k, host, prefix, etags.get(k)) for k in window)
-            )
-            for key in window:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self._timeout_s)
-                status, digest, closing = _parse_head(head)
-                pending.popleft()
-                if status == 200 and digest:
-                    found[key] = digest
-                elif status == 304 and key in etags:  # still the digest we know
-                    found[key] = etags[key]
-                elif status in RETRY_STATUS:  # busy or failing: no more of this, back off
-                    pending.clear()
-                    return
-                if closing:
-                    return  # the rest of the window is sent again on a new connection
+    def auth_header(self, scope: str) -> str | None:
+        return self._auth.header(scope)
 
     async def manifest(self, repository: str, reference: str) -> Manifest:
         response = await self.request(
@@ -418,50 +318,6 @@ class RegistryClient:
         parsed = {str(k): str(v) for k, v in (labels or {}).items()}
         LABELS.put((self.base, digest), parsed)
         return parsed
-
-
-def _parse_head(head: bytes) -> tuple[int, str | None, bool]:
-    """(status, Docker-Content-Digest, connection closing) of one response head."""
-    lines = head.split(b"\r\n")
-    version, _, rest = lines[0].partition(b" ")
-    if not version.startswith(b"HTTP/1.") or len(rest) < 3 or not rest[:3].isdigit():
-        raise ValueError(f"not an HTTP/1 response: {lines[0][:40]!r}")
-    status = int(rest[:3])
-    if status < 200:
-        raise ValueError(f"interim response {status} to a HEAD")
-    digest, closing = None, version == b"HTTP/1.0"
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"docker-content-digest":
-            digest = value.strip().decode("ascii", "replace")
-        elif name == b"connection":
-            closing = value.strip().lower() != b"keep-alive"
-    return status, digest, closing
-
-
-@functools.lru_cache(maxsize=64)
-def _proxy_for(scheme: str, host: str) -> str | None:
-    """The proxy HTTP(S)_PROXY / ALL_PROXY name for this host, unless NO_PROXY
-    exempts it (what httpx did by default); looked up once per host, not per
-    request as aiohttp's ``trust_env`` would (netrc included)."""
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(host):
-        return None
-    return proxy
-
-
-def _proxied(target: Any) -> bool:
-    """True when the environment routes requests to this registry through a proxy."""
-    return _proxy_for(target.scheme, target.hostname or "") is not None
-
-
-@functools.cache
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    """The CA bundle httpx (and so the preflight check) trusts: certifi, or
-    SSL_CERT_FILE / SSL_CERT_DIR when set."""
-    return httpx.create_ssl_context(verify=verify)
 
 
 def _json(response: Response) -> dict[str, Any]:
