@@ -17,6 +17,27 @@ out = Console()
 err = Console(stderr=True)
 
 
+def _report_preparation(
+    data_dir: Path, admin: local_up.FirstAdmin | None, freed: list[str]
+) -> None:
+    out.print(f"Data directory: {data_dir}")
+    warning = local_up.interpreter_warning()
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    if freed:
+        out.print(f"Freed GPUs held by servers that are gone: {', '.join(freed)}")
+    if admin is not None:
+        out.print(
+            Panel(
+                f"Sign in as [bold]{admin.name}[/bold] with password "
+                f"[bold]{admin.password}[/bold]\n"
+                f"(shown once; also in {admin.password_file}, mode 0600).\n"
+                "Add accounts with: tkhub users add NAME",
+                title="First start: your admin account",
+            )
+        )
+
+
 def register(app: typer.Typer) -> None:
     app.command("up")(up)
 
@@ -71,22 +92,6 @@ def up(
         err.print(f"[red]error:[/red] {e}")
         raise typer.Exit(1) from None
 
-    out.print(f"Data directory: {settings.data_dir}")
-    warning = local_up.interpreter_warning()
-    if warning:
-        err.print(f"[yellow]warning:[/yellow] {warning}")
-    if freed:
-        out.print(f"Freed GPUs held by servers that are gone: {', '.join(freed)}")
-    if admin is not None:
-        out.print(
-            Panel(
-                f"Sign in as [bold]{admin.name}[/bold] with password "
-                f"[bold]{admin.password}[/bold]\n"
-                f"(shown once; also in {admin.password_file}, mode 0600).\n"
-                "Add accounts with: tkhub users add NAME",
-                title="First start: your admin account",
-            )
-        )
-
+    _report_preparation(settings.data_dir, admin, freed)
     out.print(f"Starting JupyterHub on {settings.hub_url} ...")
     local_up.exec_supervisor(settings, overrides, config)  # does not return

@@ -15,7 +15,7 @@ from typing import Any
 from traitlets import TraitError
 
 from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
-from tkhub.kube.deploy.names import Names, singleuser_volumes
+from tkhub.kube.names import Names, singleuser_volumes
 from tkhub.spawner import catalog_url_problem
 
 CATALOG_TOKEN_FILE = "/usr/local/etc/jupyterhub/secret/hub.services.catalog.apiToken"

@@ -139,6 +139,28 @@ def _count_value(raw: str, most: int) -> int:
         return 1
 
 
+def _preselect(
+    pick: ImagePublic | None, rows: list[Row], offered: set[str], wanted_gpu: str, error: str
+) -> tuple[str, str]:
+    """Check the row to preselect for ``pick``; return (notice, error) to show."""
+    if pick is None:
+        return "", error or (
+            "No environment is available to you yet; ask your administrator to publish "
+            "one or to add you to the group that may use it."
+        )
+    row, notice = _pick_row(rows, offered, pick.gpu, wanted_gpu)
+    if row is not None:
+        row.checked = True
+    elif not error:
+        auto = next((r.choice for r in rows if r.key == "auto"), None)
+        why = f": {auto.reason}" if auto is not None and auto.reason else ""
+        error = (
+            f"No GPU is free for {pick.title} right now{why}. Try again later, "
+            "or pick an environment that runs on CPU."
+        )
+    return notice, error
+
+
 def build_view(
     choices: SpawnChoices,
     previous: Mapping[str, Any] | None,
@@ -152,11 +174,9 @@ def build_view(
     again); ``choices`` already holds only what this user may see.
     """
     shown = list(choices.entries)
-    choices_by_image = choices.by_entry
-    selected = previous
-    offers_by_entry, offers = _offers(shown, choices_by_image)
-    rows = _union_rows({e.name: choices_by_image.get(e.name, ()) for e in shown})
-    pick = _pick_image(shown, first_value(selected, "image"))
+    offers_by_entry, offers = _offers(shown, choices.by_entry)
+    rows = _union_rows({e.name: choices.by_entry.get(e.name, ()) for e in shown})
+    pick = _pick_image(shown, first_value(previous, "image"))
     cards = [
         Card(
             entry=e,
@@ -167,38 +187,21 @@ def build_view(
         )
         for e in shown
     ]
-    notice = ""
-    if pick is not None:
-        offered = set(offers[offers_by_entry[pick.name]])
-        need = pick.gpu
-        row, notice = _pick_row(rows, offered, need, first_value(selected, "gpu"))
-        if row is not None:
-            row.checked = True
-        elif not error:
-            auto = next((r.choice for r in rows if r.key == "auto"), None)
-            why = f": {auto.reason}" if auto is not None and auto.reason else ""
-            error = (
-                f"No GPU is free for {pick.title} right now{why}. Try again later, "
-                "or pick an environment that runs on CPU."
-            )
-    elif not error:
-        error = (
-            "No environment is available to you yet; ask your administrator to publish "
-            "one or to add you to the group that may use it."
-        )
+    offered = set(offers[offers_by_entry[pick.name]]) if pick is not None else set()
+    notice, error = _preselect(pick, rows, offered, first_value(previous, "gpu"), error or "")
     grouped: dict[str, list[Row]] = {}
     for row in rows:
         grouped.setdefault(_KIND_HEADINGS[row.choice.placement.kind], []).append(row)
     most = max((r.choice.max_count for r in rows), default=1)
-    size = first_value(selected, "size")
+    size = first_value(previous, "size")
     return FormView(
         cards=cards,
         groups=list(grouped.items()),
         offers=offers,
-        count=_count_value(first_value(selected, "count") or "1", most),
+        count=_count_value(first_value(previous, "count") or "1", most),
         max_count=max(most, 1),
         size=size if size in SIZES else DEFAULT_SIZE,
         notice=notice,
-        error=error or "",
+        error=error,
         user_name=user_name,
     )

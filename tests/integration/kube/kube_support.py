@@ -130,7 +130,7 @@ c.KubeSpawner.k8s_api_host = {kube_url!r}
 c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
 c.KubeSpawner.image_pull_policy = "IfNotPresent"
 c.Spawner.http_timeout = 60
-from tkhub.kube.deploy.names import Names, singleuser_volumes
+from tkhub.kube.names import Names, singleuser_volumes
 c.KubeSpawner.volumes, c.KubeSpawner.volume_mounts = singleuser_volumes(Names({namespace!r}))
 c.KubeSpawner.working_dir = "/home/jovyan/thinkube/notebooks"
 {extra}

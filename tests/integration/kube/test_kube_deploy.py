@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from tkhub.cli import app
 from tkhub.cli import deploy as deploy_cli
-from tkhub.kube.deploy.names import Names
+from tkhub.kube.names import Names
 
 runner = CliRunner()
 

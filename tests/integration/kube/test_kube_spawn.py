@@ -14,7 +14,7 @@ import httpx
 import pytest
 from kube_support import BROKEN_IMAGE, LAB_IMAGE, NAMESPACE, Hub, Kube
 
-from tkhub.kube.deploy.names import HOME
+from tkhub.kube.names import HOME
 
 
 def api(hub: Hub, user: str = "admin") -> httpx.Client:

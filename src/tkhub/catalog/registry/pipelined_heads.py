@@ -15,14 +15,12 @@ import logging
 import re
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from tkhub.catalog.registry.bearer import scope_for
 from tkhub.catalog.registry.wire import ACCEPT, RETRY_STATUS, USER_AGENT, proxied, tls_context
-
-if TYPE_CHECKING:
-    from tkhub.catalog.registry.client import RegistryClient
+from tkhub.settings import RegistrySettings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +29,19 @@ PIPELINE_WINDOW = 32  # HEADs written at once on one connection
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9._/:@-]+$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")  # OCI digest grammar
 PIPELINE_ERRORS = (OSError, EOFError, ValueError, asyncio.TimeoutError, asyncio.LimitOverrunError)
+
+
+class RegistryClient(Protocol):
+    """What the pipeline uses of ``tkhub.catalog.registry.client.RegistryClient``."""
+
+    registry: RegistrySettings
+    base: str
+    concurrency: int
+    slots: asyncio.Semaphore
+    verify: bool
+    timeout_s: float
+
+    def auth_header(self, scope: str) -> str | None: ...
 
 
 async def head_digests(

@@ -12,7 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tkhub.kube.deploy.names import Names
+from tkhub.kube.names import Names
 from tkhub.quantity import QuantityError, parse_quantity
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"

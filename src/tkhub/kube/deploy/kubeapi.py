@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tkhub.kube.deploy.names import FIELD_MANAGER
+from tkhub.kube.names import FIELD_MANAGER
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 

@@ -1,7 +1,7 @@
 """Plain manifests of what tkhub adds beside the JupyterHub chart, as pure functions.
 
 Each builder returns one object as a dict; ``render_manifests`` returns them all in
-apply order. Names come from ``tkhub.kube.deploy.names`` only.
+apply order. Names come from ``tkhub.kube.names`` only.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tkhub.kube.deploy.cluster import ClusterConfig
-from tkhub.kube.deploy.names import SHARED_VOLUMES, Names
+from tkhub.kube.names import SHARED_VOLUMES, Names
 
 Manifest = dict[str, Any]
 CATALOG_DATA = "/var/lib/tkhub"

@@ -3,7 +3,7 @@
 The hub image carries tkhub; ``hub.extraConfig`` hands over to
 ``tkhub.kube.hub_config.configure(c)``. Keycloak sign-in through GenericOAuthenticator,
 the catalog as an external JupyterHub service, the idle culler on, and the user
-volumes from ``tkhub.kube.deploy.names`` (under ``~/thinkube``, never over the home).
+volumes from ``tkhub.kube.names`` (under ``~/thinkube``, never over the home).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tkhub.kube.deploy.cluster import ClusterConfig
-from tkhub.kube.deploy.names import singleuser_volumes
+from tkhub.kube.names import singleuser_volumes
 
 HUB_EXTRA_CONFIG = "from tkhub.kube.hub_config import configure\nconfigure(c)\n"
 CLIENT_SECRET_ENV = "OAUTH_CLIENT_SECRET"  # GenericOAuthenticator reads it by default

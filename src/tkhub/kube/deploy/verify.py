@@ -18,7 +18,7 @@ from tkhub.kube.deploy.checks import Check, failed, passed
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.deploy.kubeapi import KubeApi, KubeError
 from tkhub.kube.deploy.manifests import render_manifests
-from tkhub.kube.deploy.names import SHARED_VOLUMES, Names
+from tkhub.kube.names import SHARED_VOLUMES, Names
 from tkhub.kube.podstatus import PULL_FAILURES
 
 PROBE_MOUNT = "/mnt/tkhub-verify"

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from tkhub.kube.deploy.manifests import render_manifests
-from tkhub.kube.deploy.names import HOME, SHARED_VOLUMES, singleuser_volumes
 from tkhub.kube.deploy.render import render
+from tkhub.kube.names import HOME, SHARED_VOLUMES, singleuser_volumes
 
 # kubernetes-validate 1.37 ships schemas 1.25..1.37; preflight supports 1.28..1.35.
 VERSIONS = ("1.31.0", "1.34.0")

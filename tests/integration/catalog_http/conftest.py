@@ -1,4 +1,4 @@
-"""Fixtures for the catalog unit tests.
+"""Fixtures for the catalog HTTP tests (the app and the client over a real server).
 
 - ``serve_app(app) -> base_url``: runs an ASGI app with a real uvicorn server on
   127.0.0.1 (free port) in a background thread, stopped at the end of the test.

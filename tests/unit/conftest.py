@@ -1,4 +1,4 @@
-"""Fixtures for the GPU unit tests.
+"""Fixtures for the unit tests that read GPU inventories (gpu, local, kube, cli).
 
 - ``cluster``: (nodes, pods) JSON as the Kubernetes API returns them: an H100 node,
   an A100 node in MIG mode, a time-sliced T4 node, a cordoned L4 node, a NotReady

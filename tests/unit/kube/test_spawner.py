@@ -20,8 +20,8 @@ from tkhub.catalog.schemas import ImagePublic
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.kubernetes import inventory_from_objects
 from tkhub.gpu.model import Placement
-from tkhub.kube.deploy.names import HOME
 from tkhub.kube.hub_config import configure
+from tkhub.kube.names import HOME
 from tkhub.kube.spawner import TkKubeSpawner
 from tkhub.selection import Selection
 

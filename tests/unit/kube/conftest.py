@@ -1,4 +1,4 @@
-"""Fixtures for the deploy unit tests.
+"""Fixtures for the Kubernetes-mode unit tests (deploy configuration).
 
 - ``cfg``: a ``ClusterConfig`` as ``examples/tkhub-cluster.yaml`` gives it.
 - ``cfg_external``: the same with the catalog on an external PostgreSQL URL.
