@@ -97,13 +97,13 @@ class TkSpawnerMixin(LoggingConfigurable):
         url = str(proposal["value"]).strip()
         problem = catalog_url_problem(url)
         if problem:
-            raise TraitError(f"{type(self).__name__}.catalog_url: {problem}")
+            raise TraitError(f"{self._config_name()}.catalog_url: {problem}")
         return url.rstrip("/")
 
     @validate("catalog_timeout")
     def _valid_catalog_timeout(self, proposal: dict[str, Any]) -> float:
         if proposal["value"] <= 0:
-            raise TraitError(f"{type(self).__name__}.catalog_timeout: must be more than 0")
+            raise TraitError(f"{self._config_name()}.catalog_timeout: must be more than 0")
         return float(proposal["value"])
 
     def check_config(self) -> None:
@@ -114,7 +114,12 @@ class TkSpawnerMixin(LoggingConfigurable):
         """
         problem = catalog_url_problem(self.catalog_url)
         if problem:
-            raise TraitError(f"{type(self).__name__}.catalog_url: {problem}")
+            raise TraitError(f"{self._config_name()}.catalog_url: {problem}")
+
+    def _config_name(self) -> str:
+        """The tkhub spawner class a site configures (``LocalSpawner``, ``TkKubeSpawner``)."""
+        ours = (c for c in type(self).__mro__ if c.__module__.startswith("tkhub."))
+        return next((c.__name__ for c in ours if c is not TkSpawnerMixin), type(self).__name__)
 
     @default("options_form")
     def _options_form_default(self) -> Any:
