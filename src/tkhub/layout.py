@@ -1,4 +1,4 @@
-"""The user file layout of DESIGN.md, named once, and safe names for users.
+"""The user file layout (docs/architecture.md, "Files"), named once, and safe names for users.
 
 A user's home is ``<data>/users/<escaped>/``. Inside it::
 

@@ -1,4 +1,4 @@
-"""The catalog entry contract (DESIGN.md, "Catalog entry"), shared by every part.
+"""The catalog entry contract (docs/registry.md, "What an entry looks like"), shared by every part.
 
 The catalog service validates writes with these models, the registry sync builds
 ``ImageCreate`` from OCI labels, and the spawners and the spawn page read

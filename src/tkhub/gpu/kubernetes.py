@@ -1,7 +1,8 @@
 """The cluster's GPUs from Node and Pod objects, exactly as the API returns them.
 
 Pure functions over JSON (dicts), so they are tested with recorded-style fixtures
-and the same code serves the catalog's ``GET /api/v1/nodes/gpu``.
+and the same code serves the hub and, in the cluster, the catalog's
+``GET /api/v1/nodes/gpu`` (``tkhub.kube.inventory`` lists the objects).
 """
 
 from __future__ import annotations

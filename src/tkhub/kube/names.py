@@ -20,7 +20,7 @@ class SharedVolume:
     """A ReadWriteMany volume every user pod mounts under ``~/thinkube``."""
 
     key: str  # notebooks | datasets | models | examples
-    subdir: str  # path under the home directory (DESIGN.md user file layout)
+    subdir: str  # path under the home directory (tkhub.layout)
     read_only: bool = False
     per_user: bool = False  # each user mounts their own subdirectory of the volume
 
@@ -29,7 +29,7 @@ class SharedVolume:
         return f"{HOME}/{self.subdir}"
 
 
-# The DESIGN.md layout: mounts sit under the home, never on it.
+# The user file layout (tkhub.layout): mounts sit under the home, never on it.
 SHARED_VOLUMES: tuple[SharedVolume, ...] = (
     SharedVolume("notebooks", str(layout.NOTEBOOKS), per_user=True),
     SharedVolume("datasets", str(layout.DATASETS)),

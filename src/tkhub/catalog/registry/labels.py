@@ -1,4 +1,4 @@
-"""Image labels (DESIGN.md, "OCI image labels") -> a catalog entry, or a reason.
+"""Image labels (docs/registry.md, "Labels") -> a catalog entry, or a reason.
 
 An image is a Jupyter environment when ``io.thinkube.jupyter.compatible`` is
 ``true``. A label with a bad value raises ``LabelError`` naming the label and the
