@@ -24,10 +24,9 @@ from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DE
 from tkhub.local.password_auth import UserStore, users_file
 from tkhub.local.secrets import CATALOG_TOKEN, CLI_TOKEN, PROXY_TOKEN, ensure_secret
 from tkhub.local.spawner import LocalSpawner
-from tkhub.selection import describe_options
 from tkhub.settings import Settings
+from tkhub.spawnpage.render import use_hub_templates
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 CATALOG_SERVICE = "catalog"
 CULLER_SERVICE = "idle-culler"
 CLI_SERVICE = "tkhub-cli"
@@ -130,8 +129,7 @@ def configure(c: Any, settings: Settings) -> None:
     c.JupyterHub.hub_port = settings.hub_api_port
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(secrets / "jupyterhub_cookie_secret")
-    c.JupyterHub.template_paths = [str(TEMPLATES_DIR)]
-    c.JupyterHub.template_vars = {"tk_describe_options": describe_options}
+    use_hub_templates(c)
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.log_level = settings.log_level
 

@@ -116,8 +116,10 @@ class PasswordAuthenticator(Authenticator):
         Managed by ``tkhub users add|remove|passwd``::
 
             c.PasswordAuthenticator.users_file = "/srv/tkhub/secrets/users.json"
+
+        Its accounts are the allow list: nobody else can sign in.
         """
-    ).tag(config=True)
+    ).tag(config=True, allow_config=True)
 
     def _store(self) -> UserStore:
         return UserStore(Path(self.users_file))

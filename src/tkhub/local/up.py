@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tkhub.files import write_atomic
+from tkhub.local import datadir_lock
 from tkhub.local.accounts import running_as_root, unreachable_part
 from tkhub.local.hub_config import prepare_data_dir, proxy_command
 from tkhub.local.ledger import ledger_for
@@ -161,6 +162,20 @@ def _existing(path: Path) -> Path:
     return path
 
 
+def hold_data_dir(settings: Settings) -> str | None:
+    """Take the data directory for this run (before anything is started or written).
+
+    Returns a note when a record left by a run that ended was taken over.
+    """
+    try:
+        _, note = datadir_lock.acquire(settings.state_dir, settings.hub_url)
+    except datadir_lock.DataDirInUse as e:
+        raise UpError(f"{e}; stop it first, or use another --data-dir") from None
+    except PermissionError as e:
+        raise UpError(f"cannot use the data directory {settings.data_dir}: {e.strerror}") from e
+    return note
+
+
 def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
     """Everything before the hub starts; raises ``UpError`` with a one-line reason."""
     if proxy_command() is None:
@@ -168,7 +183,6 @@ def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
             "configurable-http-proxy was not found: run `bash scripts/setup.sh up`, "
             "or `npm install -g configurable-http-proxy`."
         )
-    check_ports(settings)
     if running_as_root():
         blocked = unreachable_part(_existing(settings.users_dir), NOBODY, [])
         if blocked is not None:
@@ -177,6 +191,10 @@ def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
                 f"{blocked} is private. Choose a data directory other accounts can "
                 "enter, such as /var/lib/tkhub (--data-dir)."
             )
+    note = hold_data_dir(settings)  # before anything is started or written
+    if note:
+        print(note)
+    check_ports(settings)
     try:
         prepare_data_dir(settings)
     except PermissionError as e:

@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from tkhub.selection import SpawnChoices
+from tkhub.selection import SpawnChoices, describe_options
 from tkhub.selection.sizes import SIZES
 from tkhub.spawnpage.view import FormView, build_view
 
@@ -53,3 +53,14 @@ def render_options_form(
 def render_unavailable(message: str) -> str:
     """The form when no choices can be offered (catalog unreachable): the reason only."""
     return _render(FormView(cards=[], groups=[], offers={}, error=message))
+
+
+def use_hub_templates(c: Any) -> None:
+    """Point a JupyterHub config at tkhub's page templates and the helpers they call."""
+    c.JupyterHub.template_paths = [str(TEMPLATES_DIR)]
+    # JupyterHub calls a callable value with the user: this one gives the helper.
+    c.JupyterHub.template_vars = {"tk_describe_options": _helper(describe_options)}
+
+
+def _helper(function: Any) -> Any:
+    return lambda user: function

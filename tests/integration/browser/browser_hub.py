@@ -30,7 +30,8 @@ nvml.read_devices = lambda: list(_GPUS)
 
 {base}c.Authenticator.admin_users = {{"admin"}}
 c.Authenticator.allowed_users = {{"alice"}}
-c.JupyterHub.template_paths = [{templates!r}]
+from tkhub.spawnpage.render import use_hub_templates
+use_hub_templates(c)
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.services = [{{
     "name": "catalog",

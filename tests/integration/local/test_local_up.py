@@ -159,6 +159,30 @@ def test_unknown_hidden_and_container_environments_are_refused(hub: LocalHub):
     assert "container image" in refused(hub, "bob", {"image": "cuda-image"})
 
 
+def test_bad_rest_bodies_are_a_400_naming_the_problem(hub: LocalHub):
+    hub.add_user("bob")
+    nope = hub.spawn("bob", {"image": "nope"})
+    assert nope.status_code == 400, nope.text
+    assert "there is no environment named 'nope'" in nope.json()["message"]
+    typo = hub.spawn("bob", {"image": "python", "imgae": "x"})
+    assert typo.status_code == 400 and "unknown option 'imgae'" in typo.json()["message"]
+    assert hub.server("bob") is None
+
+
+def test_a_second_tkhub_up_on_the_same_data_directory_is_refused(hub: LocalHub):
+    proxy_pid = (hub.data_dir / "state" / "proxy.pid").read_text()
+    second = subprocess.run(
+        [TKHUB, "up", "--data-dir", str(hub.data_dir), "--port", "1", "--catalog-port", "2"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 1, second.stdout + second.stderr
+    said = second.stdout + second.stderr
+    assert re.search(r"tkhub is already running on this data directory \(pid \d+,\s+http", said)
+    assert "Traceback" not in said
+    assert (hub.data_dir / "state" / "proxy.pid").read_text() == proxy_pid
+    assert hub.api("GET", "/").status_code == 200  # the first hub is untouched
+
+
 @pytest.mark.skipif(has_gpu(), reason="checks the message of a machine without GPUs")
 def test_gpu_choice_without_gpu_says_why(hub: LocalHub):
     hub.add_user("bob")
