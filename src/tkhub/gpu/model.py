@@ -55,11 +55,16 @@ class Placement:
             return cls(prefix, rest, count)  # type: ignore[arg-type]
         return None
 
-    def describe(self) -> str:
-        """In words, for pages and messages: "CPU only", "GPU 1", "any free GPU × 2"."""
+    def describe(self, *, short: bool = False) -> str:
+        """In words, for pages and messages: "CPU only", "GPU 1", "any free GPU × 2".
+
+        ``short`` names a model, node or device by its value alone ("1").
+        """
         if self.kind == "cpu":
             return "CPU only"
-        words = {"auto": "any free GPU", "device": f"GPU {self.value}"}.get(self.kind, self.value)
+        words = {"auto": "any free GPU"}.get(self.kind, self.value)
+        if self.kind == "device" and not short:
+            words = f"GPU {self.value}"
         return f"{words} × {self.count}" if self.count > 1 else words
 
     def matches(self, device: GpuDevice) -> bool:

@@ -82,5 +82,5 @@ def describe_options(options: Mapping[str, Any] | None) -> str:
     raw_gpu = _first(options, "gpu")
     count = _first(options, "count")
     placement = Placement.from_key(raw_gpu, int(count) if count.isdigit() else 1)
-    where = placement.describe() if placement is not None else raw_gpu
+    where = placement.describe(short=True) if placement is not None else raw_gpu
     return f"{_first(options, 'image') or 'default environment'} · {where}"
