@@ -25,48 +25,51 @@ PAGINATED = "application/jupyterhub-pagination+json"
 
 
 @dataclass(frozen=True)
-class Check:
+class ServiceHealth:
+    """Whether one part of a running tkhub answers, in a line for `tkhub status`."""
+
     ok: bool
     text: str
 
 
-def check_hub(http: httpx.Client, base: str) -> Check:
+def check_hub(http: httpx.Client, base: str) -> ServiceHealth:
     try:
         response = http.get(f"{base}/hub/api")
     except httpx.HTTPError as e:
-        return Check(False, f"does not answer at {base} ({type(e).__name__})")
+        return ServiceHealth(False, f"does not answer at {base} ({type(e).__name__})")
     if response.status_code != 200:
-        return Check(False, f"answered {response.status_code} at {base}/hub/api")
+        return ServiceHealth(False, f"answered {response.status_code} at {base}/hub/api")
     version = response.json().get("version", "?")
-    return Check(True, f"answering at {base} (JupyterHub {version})")
+    return ServiceHealth(True, f"answering at {base} (JupyterHub {version})")
 
 
-def check_catalog(http: httpx.Client, base: str) -> Check:
+def check_catalog(http: httpx.Client, base: str) -> ServiceHealth:
     try:
         response = http.get(f"{base}/health")
     except httpx.HTTPError as e:
-        return Check(False, f"does not answer at {base} ({type(e).__name__})")
+        return ServiceHealth(False, f"does not answer at {base} ({type(e).__name__})")
     try:
         body = response.json()
     except ValueError:
         body = {}
     if response.status_code == 200 and body.get("status") == "ok":
-        return Check(True, f"healthy at {base} (database {body.get('db', '?')})")
-    return Check(False, f"unhealthy at {base} ({response.status_code}: database {body.get('db')})")
+        return ServiceHealth(True, f"healthy at {base} (database {body.get('db', '?')})")
+    detail = f"{response.status_code}: database {body.get('db')}"
+    return ServiceHealth(False, f"unhealthy at {base} ({detail})")
 
 
-def check_culler(http: httpx.Client, base: str, token: str, timeout_s: int) -> Check:
+def check_culler(http: httpx.Client, base: str, token: str, timeout_s: int) -> ServiceHealth:
     """The idle culler is a managed service of the hub: does it have a live process?"""
     response = http.get(
         f"{base}/hub/api/services/idle-culler", headers={"Authorization": f"token {token}"}
     )
     if response.status_code == 404:
-        return Check(True, "off (cull_idle_timeout is 0)")
+        return ServiceHealth(True, "off (cull_idle_timeout is 0)")
     if response.status_code != 200:
-        return Check(False, f"unknown: the hub answered {response.status_code}")
+        return ServiceHealth(False, f"unknown: the hub answered {response.status_code}")
     if response.json().get("pid"):
-        return Check(True, f"running: stops servers idle for more than {timeout_s} s")
-    return Check(False, "not running: the hub will restart it")
+        return ServiceHealth(True, f"running: stops servers idle for more than {timeout_s} s")
+    return ServiceHealth(False, "not running: the hub will restart it")
 
 
 class HubRefused(Exception):
