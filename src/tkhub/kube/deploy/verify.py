@@ -86,14 +86,21 @@ async def check_catalog(api: KubeApi, cfg: ClusterConfig) -> Check:
     return passed("catalog", f"{len(images)} image(s): " + ", ".join(i["name"] for i in images[:5]))
 
 
+LOGIN_WAIT_SECONDS = 20.0  # a proxy is Ready before the hub has added its route (404)
+
+
 async def check_login_page(api: KubeApi, cfg: ClusterConfig) -> Check:
     names = cfg.names
-    response = await api.service_proxy(
-        names.namespace, names.proxy_public_service, "http", "hub/login"
-    )
-    if response.status_code != 200:
-        return failed("login page", f"/hub/login answered {response.status_code}")
-    return passed("login page", "/hub/login answers 200")
+    deadline = time.monotonic() + LOGIN_WAIT_SECONDS
+    while True:
+        response = await api.service_proxy(
+            names.namespace, names.proxy_public_service, "http", "hub/login"
+        )
+        if response.status_code == 200:
+            return passed("login page", "/hub/login answers 200")
+        if time.monotonic() > deadline:
+            return failed("login page", f"/hub/login answered {response.status_code}")
+        await asyncio.sleep(1.0)
 
 
 def probe_pod(
