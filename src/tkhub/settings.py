@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_FILE_NAME = "tkhub.yaml"
+# The start of a system account name useradd accepts, leaving room for the user's part.
+ACCOUNT_PREFIX_PATTERN = r"[a-z_][a-z0-9_-]{0,15}"
 
 
 def default_data_dir() -> Path:
@@ -61,6 +63,7 @@ class Settings(BaseSettings):
     harbor_webhook_secret_file: Path | None = None
     cull_idle_timeout: int = 3600  # seconds; idle servers are stopped and give their GPU back
     max_servers_per_gpu: int = 1
+    account_prefix: str = Field(default="tk-", pattern=f"^{ACCOUNT_PREFIX_PATTERN}$")  # tk-alice
     log_level: str = "INFO"
 
     # Derived paths: one data directory holds all state.

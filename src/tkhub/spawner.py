@@ -231,4 +231,3 @@ class TkSpawnerMixin(LoggingConfigurable):
         selection = await self.selection_for_start(inventory)
         await self.apply_selection(selection, inventory)
         return await super().start()  # type: ignore[misc]
-

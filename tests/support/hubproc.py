@@ -7,6 +7,8 @@ this directory on ``sys.path``) and by the benchmarks that reuse their fixtures.
 from __future__ import annotations
 
 import importlib.util
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -111,22 +113,37 @@ def hub_base_config(port: int, hub_port: int, proxy_api_port: int) -> str:
     )
 
 
-def remove_test_account(hub_username: str) -> None:
-    """Remove the system account LocalSpawner made for a hub user, with its processes.
+# System accounts of this run's hubs: a prefix of their own (``tkhub up`` and
+# load_settings read it from the environment), so a tkhub installed on this
+# machine, with its tk-admin, is never touched by the tests.
+TEST_ACCOUNT_PREFIX = os.environ.setdefault("TKHUB_ACCOUNT_PREFIX", f"tt{secrets.token_hex(2)}-")
 
-    A server still exiting when the hub stopped would make ``userdel`` refuse.
+
+def account_of(hub_username: str) -> str:
+    from tkhub.local.accounts import system_account_name
+
+    return system_account_name(hub_username, TEST_ACCOUNT_PREFIX)
+
+
+def remove_test_account(hub_username: str, data_dir: Path) -> None:
+    """Remove the system account a test hub on ``data_dir`` made, with its processes.
+
+    Only an account that carries that hub's install marker is touched. A server
+    still exiting when the hub stopped would make ``userdel`` refuse.
     """
-    from tkhub.local.accounts import AccountError, remove_account, system_account_name
+    from tkhub.local.accounts import AccountError, AccountNotOurs, install_marker, remove_account
 
-    account = system_account_name(hub_username)
+    account, marker = account_of(hub_username), install_marker(data_dir)
     for _ in range(3):
         try:
-            remove_account(account)
+            remove_account(account, marker)
+            return
+        except AccountNotOurs:
             return
         except AccountError:
             subprocess.run(["pkill", "-KILL", "-u", account], check=False, capture_output=True)
             time.sleep(0.5)
-    remove_account(account)
+    remove_account(account, marker)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from tkhub.kube.deploy.apply import PreflightFailed, apply
-from tkhub.kube.deploy.checks import any_failed, print_checks
+from tkhub.kube.deploy.checks import Check, any_failed, print_checks
 from tkhub.kube.deploy.cluster import ClusterConfig, ClusterConfigError, load_cluster_config
 from tkhub.kube.deploy.helm import HelmError
 from tkhub.kube.deploy.kubeapi import KubeApi, KubeError, load_connection
@@ -54,12 +54,24 @@ def _progress(line: str) -> None:
     out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def _run(kubeconfig: Path | None, work: Callable[[KubeApi], Awaitable[T]]) -> T:
-    """Run ``work`` with an API client; API and helm failures become one line."""
+def _run(
+    kubeconfig: Path | None,
+    cfg: ClusterConfig,
+    work: Callable[[KubeApi, ClusterConfig], Awaitable[T]],
+) -> T:
+    """Run ``work`` with an API client; API and helm failures become one line.
+
+    A config file that names no namespace takes the kubeconfig context's, as
+    kubectl and helm do.
+    """
 
     async def main() -> T:
-        async with KubeApi(load_connection(kubeconfig)) as api:
-            return await work(api)
+        connection = await load_connection(kubeconfig)
+        chosen = cfg
+        if "namespace" not in cfg.model_fields_set and connection.namespace:
+            chosen = cfg.model_copy(update={"namespace": connection.namespace})
+        async with KubeApi(connection) as api:
+            return await work(api, chosen)
 
     try:
         return asyncio.run(main())
@@ -80,7 +92,7 @@ def render_cmd(config: ConfigOpt = DEFAULT_CONFIG, out_dir: OutOpt = DEFAULT_OUT
 def preflight_cmd(config: ConfigOpt = DEFAULT_CONFIG, kubeconfig: KubeconfigOpt = None) -> None:
     """Check the cluster offers what tkhub needs; one line per problem with its fix."""
     cfg = _config(config)
-    checks = _run(kubeconfig, lambda api: preflight(api, cfg))
+    checks = _run(kubeconfig, cfg, preflight)
     print_checks(checks, "preflight", out)
     if any_failed(checks):
         raise typer.Exit(1)
@@ -95,7 +107,7 @@ def apply_cmd(
     """Preflight, then apply the manifests (server-side) and install or upgrade the chart."""
     cfg = _config(config)
 
-    async def work(api: KubeApi) -> Any:
+    async def work(api: KubeApi, cfg: ClusterConfig) -> Any:
         try:
             return await apply(api, cfg, out_dir, _progress, kubeconfig)
         except PreflightFailed as e:
@@ -107,15 +119,19 @@ def apply_cmd(
             )
             raise typer.Exit(1) from None
 
-    _run(kubeconfig, work)
+    _run(kubeconfig, cfg, work)
 
 
 @app.command("verify")
 def verify_cmd(config: ConfigOpt = DEFAULT_CONFIG, kubeconfig: KubeconfigOpt = None) -> None:
     """Prove the deployment works: readiness, volumes across nodes, catalog, GPU, login."""
     cfg = _config(config)
-    checks = _run(kubeconfig, lambda api: verify(api, cfg))
-    print_checks(checks, f"verify {cfg.namespace}", out)
+
+    async def work(api: KubeApi, cfg: ClusterConfig) -> tuple[list[Check], str]:
+        return await verify(api, cfg), cfg.namespace
+
+    checks, namespace = _run(kubeconfig, cfg, work)
+    print_checks(checks, f"verify {namespace}", out)
     if any_failed(checks):
         raise typer.Exit(1)
 
@@ -133,5 +149,8 @@ def uninstall_cmd(
     cfg = _config(config)
     _run(
         kubeconfig,
-        lambda api: uninstall(api, cfg, _progress, delete_data=delete_data, kubeconfig=kubeconfig),
+        cfg,
+        lambda api, cfg: uninstall(
+            api, cfg, _progress, delete_data=delete_data, kubeconfig=kubeconfig
+        ),
     )

@@ -1,9 +1,14 @@
 """Per-user system accounts, created on first spawn when the hub runs as root.
 
 As TLJH does: ``useradd --system --no-create-home`` with a name derived from the
-hub username (``system_account_name``) and the home in the
-data directory. Every account joins one shared group so ``shared/datasets`` and
-``shared/models`` are writable by all users and nobody else.
+hub username (``system_account_name``) and the home in the data directory. Every
+account joins one shared group so ``shared/datasets`` and ``shared/models`` are
+writable by all users and nobody else.
+
+An account records the install that made it in its comment (GECOS) field,
+``tkhub <data dir>`` (``install_marker``). tkhub uses, and a test removes, only
+accounts that carry its own marker: one made by hand or by another install on the
+same machine is refused, never adopted or changed.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tkhub.layout import escape_username, name_digest
+from tkhub.settings import ACCOUNT_PREFIX_PATTERN
 
 SHARED_GROUP = "tkhub-users"
 DEFAULT_PREFIX = "tk-"
 MAX_ACCOUNT_NAME = 32  # useradd's limit
+ACCOUNT_PREFIX = re.compile(ACCOUNT_PREFIX_PATTERN)
 
 
 def system_account_name(name: str, prefix: str = DEFAULT_PREFIX) -> str:
@@ -38,6 +45,16 @@ def system_account_name(name: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 class AccountError(RuntimeError):
     """A system account could not be created; ``str()`` says why."""
+
+
+class AccountNotOurs(AccountError):
+    """The account exists but another install, or a person, made it."""
+
+
+def install_marker(data_dir: Path) -> str:
+    """The comment field of the accounts this install makes: ``tkhub <data dir>``."""
+    # ':' separates passwd fields; a data dir is a path, so nothing else needs escaping.
+    return "tkhub " + os.path.realpath(data_dir).replace(":", "%3A")
 
 
 @dataclass(frozen=True)
@@ -88,36 +105,97 @@ def ensure_group(name: str = SHARED_GROUP) -> int:
         return grp.getgrnam(name).gr_gid
 
 
-def ensure_account(name: str, home: Path, group: str = SHARED_GROUP) -> Account:
-    """The account ``name`` with home ``home``; created if missing (idempotent)."""
+def ensure_account(name: str, home: Path, marker: str, group: str = SHARED_GROUP) -> Account:
+    """The account ``name`` with home ``home``, made by the install ``marker`` names.
+
+    Created if missing, with the uid and gid that own ``home`` when it already
+    exists (an account deleted by hand comes back owning its files). An existing
+    account without ``marker`` is refused (``AccountNotOurs``).
+    """
     with _ACCOUNTS_LOCK:
-        return _ensure_account(name, home, group)
-
-
-def _ensure_account(name: str, home: Path, group: str) -> Account:
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        ensure_group(group)
-        # A group of that name left behind by a removed account would make
-        # --user-group fail: join it instead.
-        own_group = ["--gid", name] if _group_exists(name) else ["--user-group"]
-        _run(
-            [
-                "useradd", "--system", "--no-create-home", *own_group,
-                "--home-dir", str(home), "--shell", "/bin/bash", "--groups", group, name,
-            ]
-        )  # fmt: skip
-        entry = pwd.getpwnam(name)
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            _create_account(name, home, marker, group)
+            entry = pwd.getpwnam(name)
+        else:
+            entry = _check_owner(entry, home, marker)
     return Account(entry.pw_name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
 
 
-def remove_account(name: str) -> None:
-    """Delete the account (not its home); a missing account is not an error."""
+def _check_owner(entry: pwd.struct_passwd, home: Path, marker: str) -> pwd.struct_passwd:
+    if entry.pw_gecos == marker:
+        return entry
+    if not entry.pw_gecos and entry.pw_dir == str(home):
+        # Made by a tkhub release before accounts carried a marker: the home
+        # inside this data directory says whose it is.
+        _run(["usermod", "--comment", marker, entry.pw_name])
+        return pwd.getpwnam(entry.pw_name)
+    raise AccountNotOurs(
+        f"the system account {entry.pw_name} exists but this tkhub install did not "
+        f"create it (its comment is {entry.pw_gecos or 'empty'!r}, its home "
+        f"{entry.pw_dir}); tkhub does not take over accounts: remove or rename it, "
+        "or give this install another account prefix"
+    )
+
+
+def _create_account(name: str, home: Path, marker: str, group: str) -> None:
+    ensure_group(group)
+    ids = _ids_of_existing_home(name, home)
+    if _group_exists(name):
+        # A group of that name left behind by a removed account: join it.
+        own_group = ["--gid", name]
+    elif ids is not None and not _gid_taken(ids[1]):
+        _run(["groupadd", "--system", "--gid", str(ids[1]), name])
+        own_group = ["--gid", name]
+    else:
+        own_group = ["--user-group"]
+    same_uid = ["--uid", str(ids[0])] if ids is not None else []
+    _run(
+        [
+            "useradd", "--system", "--no-create-home", *own_group, *same_uid,
+            "--comment", marker, "--home-dir", str(home), "--shell", "/bin/bash",
+            "--groups", group, name,
+        ]
+    )  # fmt: skip
+
+
+def _ids_of_existing_home(name: str, home: Path) -> tuple[int, int] | None:
+    """The (uid, gid) owning ``home`` if it exists and its uid is free; None if no home."""
     try:
-        pwd.getpwnam(name)
+        st = home.stat()
+    except FileNotFoundError:
+        return None
+    if st.st_uid == 0:
+        return None  # made by the hub before the account existed: nobody to restore
+    try:
+        holder = pwd.getpwuid(st.st_uid)
+    except KeyError:
+        return st.st_uid, st.st_gid
+    raise AccountError(
+        f"cannot create the system account {name}: its home {home} belongs to uid "
+        f"{st.st_uid}, which is now the account {holder.pw_name}"
+    )
+
+
+def _gid_taken(gid: int) -> bool:
+    try:
+        grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return True
+
+
+def remove_account(name: str, marker: str) -> None:
+    """Delete the account (not its home) if this install made it; a missing one is fine."""
+    try:
+        entry = pwd.getpwnam(name)
     except KeyError:
         return
+    if entry.pw_gecos != marker:
+        raise AccountNotOurs(
+            f"not removing {name}: its comment {entry.pw_gecos!r} is not {marker!r}"
+        )
     _run(["userdel", name])
 
 

@@ -152,6 +152,7 @@ def configure(c: Any, settings: Settings) -> None:
     c.LocalSpawner.catalog_token = catalog_token
     c.LocalSpawner.catalog_timeout = settings.catalog_timeout
     c.LocalSpawner.max_servers_per_gpu = settings.max_servers_per_gpu
+    c.LocalSpawner.account_prefix = settings.account_prefix
     c.Spawner.ip = "127.0.0.1"
     c.Spawner.default_url = "/lab"
     c.Spawner.http_timeout = 60

@@ -2,17 +2,22 @@
 
 The file (``<data>/secrets/users.json``) holds ``{"users": {name: {"hash": ...,
 "admin": bool}}}``. Writes go to a temporary file that replaces the old one, so
-the hub never reads half a file. There is no sign-up: ``tkhub users add`` creates
+the hub never reads half a file; each change holds an ``flock`` on
+``users.json.lock`` from read to write, so two ``tkhub users`` commands at once
+cannot lose one another's change. There is no sign-up: ``tkhub users add`` creates
 accounts, and the first ``tkhub up`` creates ``admin`` with a generated password.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,26 +73,37 @@ class UserStore:
     def _save(self, users: dict[str, dict[str, Any]]) -> None:
         write_atomic(self.path, json.dumps({"users": users}, indent=2, sort_keys=True))
 
+    @contextmanager
+    def _changing(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """The accounts, under the file's lock; saved when the block ends without error."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = self.path.with_name(self.path.name + ".lock")
+        with open(lock, "a") as held:
+            lock.chmod(0o600)
+            fcntl.flock(held, fcntl.LOCK_EX)
+            users = self.load()
+            yield users
+            self._save(users)
+
     def add(self, name: str, password: str, *, admin: bool = False) -> None:
         name = normalize(name)
-        users = self.load()
-        if name in users:
-            raise KeyError(f"user {name!r} already exists")
-        users[name] = {"hash": hash_password(password), "admin": admin}
-        self._save(users)
+        with self._changing() as users:
+            if name in users:
+                raise KeyError(f"user {name!r} already exists")
+            users[name] = {"hash": hash_password(password), "admin": admin}
 
     def set_password(self, name: str, password: str) -> None:
-        name, users = normalize(name), self.load()
-        if name not in users:
-            raise KeyError(f"there is no user {name!r}")
-        users[name]["hash"] = hash_password(password)
-        self._save(users)
+        name = normalize(name)
+        with self._changing() as users:
+            if name not in users:
+                raise KeyError(f"there is no user {name!r}")
+            users[name]["hash"] = hash_password(password)
 
     def remove(self, name: str) -> None:
-        name, users = normalize(name), self.load()
-        if users.pop(name, None) is None:
-            raise KeyError(f"there is no user {name!r}")
-        self._save(users)
+        name = normalize(name)
+        with self._changing() as users:
+            if users.pop(name, None) is None:
+                raise KeyError(f"there is no user {name!r}")
 
     def verify(self, name: str, password: str) -> dict[str, Any] | None:
         """The account if ``password`` is right; same work whether or not it exists."""

@@ -32,11 +32,14 @@ from tkhub.layout import (
     ensure_shared,
 )
 from tkhub.local.accounts import (
+    ACCOUNT_PREFIX,
+    DEFAULT_PREFIX,
     SHARED_GROUP,
     Account,
     AccountError,
     ensure_account,
     ensure_group,
+    install_marker,
     running_as_root,
     system_account_name,
     unreachable_part,
@@ -76,6 +79,16 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         """,
     )
 
+    account_prefix = Unicode(
+        DEFAULT_PREFIX,
+        config=True,
+        help="""
+        Start of every system account's name (``tk-alice``). Two installs on one
+        machine need different prefixes: an account another install made is
+        never taken over.
+        """,
+    )
+
     shared_group = Unicode(
         SHARED_GROUP,
         config=True,
@@ -94,6 +107,16 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
             raise TraitError(
                 f"LocalSpawner.data_dir: {value!r} is not an absolute path "
                 "(set it to tkhub's data directory)"
+            )
+        return value
+
+    @validate("account_prefix")
+    def _valid_account_prefix(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not ACCOUNT_PREFIX.fullmatch(value):
+            raise TraitError(
+                f"LocalSpawner.account_prefix: {value!r} is not a valid start of an account "
+                "name (lowercase letters, digits, '_' and '-', at most 16, not a digit first)"
             )
         return value
 
@@ -130,7 +153,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
     @property
     def account_name(self) -> str:
         if self.run_as_system_users:
-            return system_account_name(self.user.name)
+            return system_account_name(self.user.name, self.account_prefix)
         return pwd.getpwuid(os.geteuid()).pw_name
 
     @property
@@ -153,10 +176,11 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         try:
             gid = ensure_group(self.shared_group)
             ensure_shared(layout.shared, gid)
-            account = ensure_account(self.account_name, layout.home, self.shared_group)
+            marker = install_marker(Path(self.data_dir))
+            account = ensure_account(self.account_name, layout.home, marker, self.shared_group)
         except AccountError as e:
             raise SpawnRefused(
-                f"Your system account could not be created; ask your administrator ({e}).",
+                f"Your system account could not be set up; ask your administrator ({e}).",
                 log_message=str(e),
             ) from e
         ensure_layout(layout, account.uid, account.gid)

@@ -48,6 +48,7 @@ c.JupyterHub.spawner_class = "tkhub-local"
 c.LocalSpawner.catalog_url = "http://127.0.0.1:{catalog_port}"
 c.LocalSpawner.catalog_token = {service!r}
 c.LocalSpawner.data_dir = {data!r}
+c.LocalSpawner.account_prefix = {account_prefix!r}
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
 c.Spawner.default_url = "/lab"

@@ -27,7 +27,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from browser_hub import HERE, HUB_CONFIG, VENV_PYTHON, PageHub, add_entries
-from hubproc import free_port, hub_base_config, remove_test_account, terminate, wait_for
+from hubproc import (
+    TEST_ACCOUNT_PREFIX,
+    free_port,
+    hub_base_config,
+    remove_test_account,
+    terminate,
+    wait_for,
+)
 
 from tkhub.spawnpage.render import TEMPLATES_DIR
 
@@ -50,6 +57,7 @@ def page_hub() -> Iterator[PageHub]:
             data=str(data),
             service=secrets.token_hex(16),
             admin_token=admin_token,
+            account_prefix=TEST_ACCOUNT_PREFIX,
         )
     )
     env = {**os.environ, "CONFIGPROXY_AUTH_TOKEN": secrets.token_hex(16)}
@@ -82,7 +90,7 @@ def page_hub() -> Iterator[PageHub]:
         terminate(proc)
         log.close()
         for user in ("alice", "admin"):  # the system accounts LocalSpawner made as root
-            remove_test_account(user)
+            remove_test_account(user, data)
         shutil.rmtree(root, ignore_errors=True)
 
 

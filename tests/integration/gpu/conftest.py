@@ -162,5 +162,5 @@ def running_hub() -> Iterator[GpuHub]:
                 pass
         terminate(proc, timeout=30)
         for user in hub.users:
-            remove_test_account(user)
+            remove_test_account(user, data_dir)
         shutil.rmtree(root, ignore_errors=True)

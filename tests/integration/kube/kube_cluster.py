@@ -37,8 +37,6 @@ from typing import Any
 
 from kube_emulator import Emulator, Obj, now_iso
 
-from tkhub.gpu.kubernetes import is_gpu_resource, pod_gpu_requests
-
 # A real RWX provisioner's name, so preflight judges the emulated class as a real one.
 SHARED_PROVISIONER = "nfs.csi.k8s.io"
 NODE_LOCAL_PROVISIONER = "emulated.local/node-local"
@@ -77,6 +75,30 @@ def make_node(
             "nodeInfo": {"kubeletVersion": "v1.31.0"},
         },
     }
+
+
+GPU_RESOURCE_PREFIX = "nvidia.com/"  # nvidia.com/gpu and the MIG profiles
+
+
+def container(name: str, limits: dict[str, str]) -> Obj:
+    return {"name": name, "image": "other", "resources": {"limits": limits}}
+
+
+def gpus_requested(pod: Obj) -> dict[str, int]:
+    """The GPUs kube-scheduler counts for ``pod``: the containers' sum, or the
+    largest init container where that is more (sidecar init containers are not
+    modelled). Written here rather than taken from tkhub, so that the emulator
+    checks tkhub's own accounting instead of repeating it."""
+    counted: dict[str, int] = {}
+    for c in pod["spec"].get("containers") or []:
+        for k, v in ((c.get("resources") or {}).get("limits") or {}).items():
+            if k.startswith(GPU_RESOURCE_PREFIX):
+                counted[k] = counted.get(k, 0) + int(v)
+    for c in pod["spec"].get("initContainers") or []:
+        for k, v in ((c.get("resources") or {}).get("limits") or {}).items():
+            if k.startswith(GPU_RESOURCE_PREFIX):
+                counted[k] = max(counted.get(k, 0), int(v))
+    return counted
 
 
 def _tolerates(pod: Obj, taint: Obj) -> bool:
@@ -159,17 +181,19 @@ class Cluster:
 
     # --- scheduler ----------------------------------------------------------------
 
-    def _free(self, node: Obj) -> dict[str, int]:
+    def free_gpus(self, node: Obj) -> dict[str, int]:
+        """What the scheduler sees free on ``node``, per GPU resource."""
         alloc = node["status"].get("allocatable") or {}
-        free = {k: int(v) for k, v in alloc.items() if is_gpu_resource(k)}
+        free = {k: int(v) for k, v in alloc.items() if k.startswith(GPU_RESOURCE_PREFIX)}
         for pod in self.api.store.list("pods"):  # type: ignore[union-attr]
-            if pod["spec"].get("nodeName") == node["metadata"]["name"]:
-                for k, n in pod_gpu_requests(pod).items():
+            done = pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+            if pod["spec"].get("nodeName") == node["metadata"]["name"] and not done:
+                for k, n in gpus_requested(pod).items():
                     free[k] = free.get(k, 0) - n
         return free
 
     def _fit(self, pod: Obj, nodes: Iterable[Obj]) -> tuple[Obj | None, str]:
-        wanted = pod_gpu_requests(pod)
+        wanted = gpus_requested(pod)
         selector = pod["spec"].get("nodeSelector") or {}
         reasons: dict[str, int] = {}
         nodes = list(nodes)
@@ -187,7 +211,7 @@ class Cluster:
                 t = next(t for t in node["spec"]["taints"] if not _tolerates(pod, t))
                 why = f"node(s) had untolerated taint {{{t['key']}: }}"
             else:
-                free = self._free(node)
+                free = self.free_gpus(node)
                 short = [k for k, n in wanted.items() if n > 0 and free.get(k, 0) < n]
                 if short:
                     why = f"Insufficient {short[0]}"
@@ -249,20 +273,19 @@ class Cluster:
 
     async def squat(self, node: str, gpus: int, name: str = "someone-else") -> None:
         """Another workload takes ``gpus`` GPUs on ``node`` (bound, running, no process)."""
+        limits = {"nvidia.com/gpu": str(gpus)}
+        await self.workload(node, name, {"containers": [container("main", limits)]})
+
+    async def workload(self, node: str, name: str, spec: Obj, phase: str = "Running") -> None:
+        """A pod of another workload, already bound to ``node`` and in ``phase``."""
         await self.api.store.put(  # type: ignore[union-attr]
             "pods",
             {
                 "metadata": {"name": name, "namespace": "default", "labels": {}},
-                "spec": {
-                    "nodeName": node,
-                    "containers": [
-                        {"name": "main", "image": "other",
-                         "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}
-                    ],
-                },
-                "status": {"phase": "Running"},
+                "spec": {"nodeName": node, **spec},
+                "status": {"phase": phase},
             },
-        )  # fmt: skip
+        )
 
     # --- kubelet ------------------------------------------------------------------
 
@@ -373,9 +396,9 @@ class Cluster:
         }
         image = self.images[container["image"]]
         env.update(image.env)
-        if pod_gpu_requests(pod):
+        if gpus_requested(pod):
             env["PATH"] = f"{self.fake_bin}:{env['PATH']}"
-            env["EMULATED_GPUS"] = str(sum(pod_gpu_requests(pod).values()))
+            env["EMULATED_GPUS"] = str(sum(gpus_requested(pod).values()))
         for item in container.get("env") or []:
             if "value" in item:
                 env[item["name"]] = self._rewrite(str(item["value"]), mounts, ip)

@@ -192,8 +192,15 @@ class Store:
         return obj
 
 
+ADMIN_TOKEN = "emulated-admin-token"  # the only credential the emulated API server accepts
+
+
 class Emulator:
-    """The API server: ``await start()`` / ``stop()``, or ``start_in_thread()``."""
+    """The API server: ``await start()`` / ``stop()``, or ``start_in_thread()``.
+
+    Every API request needs ``Authorization: Bearer <ADMIN_TOKEN>`` (401 without), so
+    a client that lost its credentials on the way fails as against a real cluster.
+    """
 
     def __init__(self, version: str = "1.31") -> None:
         self.version = version
@@ -288,6 +295,8 @@ class Emulator:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
+        if request.headers.get("Authorization") != f"Bearer {ADMIN_TOKEN}":
+            return web.json_response(status_body(401, "Unauthorized", "Unauthorized"), status=401)
         parsed = self._parse(request.path)
         if parsed is None:
             return web.json_response(
@@ -465,10 +474,10 @@ class Emulator:
                 status=503,
             )
         url = backend.rstrip("/") + "/" + "/".join(rest)
+        # The API server authenticated the caller and drops its Authorization
+        # header: nothing of the caller's credentials reaches the service.
         headers = {
-            k: v
-            for k, v in request.headers.items()
-            if k.lower() in ("authorization", "accept", "content-type")
+            k: v for k, v in request.headers.items() if k.lower() in ("accept", "content-type")
         }
         async with aiohttp.ClientSession() as session:
             try:

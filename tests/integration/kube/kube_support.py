@@ -18,7 +18,7 @@ from kube_cluster import (
     make_root,
     remove_root,
 )
-from kube_emulator import Emulator
+from kube_emulator import ADMIN_TOKEN, Emulator
 
 REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
@@ -54,7 +54,7 @@ def write_kubeconfig(path: Path, server: str) -> None:
                 "apiVersion": "v1",
                 "kind": "Config",
                 "clusters": [{"name": "emulated", "cluster": {"server": server}}],
-                "users": [{"name": "admin", "user": {"token": "emulated-admin-token"}}],
+                "users": [{"name": "admin", "user": {"token": ADMIN_TOKEN}}],
                 "contexts": [
                     {"name": "emulated", "context": {"cluster": "emulated", "user": "admin"}}
                 ],

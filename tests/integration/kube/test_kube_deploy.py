@@ -8,6 +8,7 @@ chart's ``hub`` Secret and the ``proxy-public`` Service, pointing at a real hub)
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kube_cluster import make_root, remove_root
-from kube_support import BUSYBOX, CUDA, Hub, Kube, start_hub, stop_hub
+from kube_support import ADMIN_TOKEN, BUSYBOX, CUDA, Hub, Kube, start_hub, stop_hub
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -129,6 +130,52 @@ def test_preflight_names_what_is_missing(kube: Kube, workdir: Path, monkeypatch)
     assert "create secret generic tkhub-oidc" in output
     assert "helm is not on PATH" in output
     assert "GPU nodes" in output and "gpu-1" in output
+
+
+def exec_kubeconfig(kube: Kube, workdir: Path, namespace: str) -> Path:
+    """A kubeconfig with no token: an exec credential plugin prints it (as on EKS/GKE)."""
+    plugin = workdir / "get-token"
+    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                  "status": {"token": ADMIN_TOKEN}}  # fmt: skip
+    plugin.write_text(f"#!/bin/sh\nprintf '%s' '{json.dumps(credential)}'\n")
+    plugin.chmod(0o755)
+    path = workdir / "exec-kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "clusters": [{"name": "emulated", "cluster": {"server": kube.url}}],
+        "users": [{"name": "sso", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+            "interactiveMode": "Never"}}}],
+        "contexts": [{"name": "team", "context": {
+            "cluster": "emulated", "user": "sso", "namespace": namespace}}],
+        "current-context": "team",
+    }))  # fmt: skip
+    return path
+
+
+def test_preflight_with_an_exec_plugin_uses_the_contexts_namespace(kube: Kube, workdir: Path):
+    config = write_config(workdir / "c.yaml", "unused")
+    raw = yaml.safe_load(config.read_text())
+    del raw["namespace"]  # the context's namespace applies, as with kubectl and helm
+    config.write_text(yaml.safe_dump(raw))
+    add_oidc_secret(kube, "team-ml")
+
+    code, output = cli("preflight", "-f", str(config),
+                       "--kubeconfig", str(exec_kubeconfig(kube, workdir, "team-ml")))  # fmt: skip
+
+    assert "Kubernetes v1.31" in output, output  # authenticated by the plugin's token
+    assert "GPU nodes" in output and "gpu-1" in output
+    assert "tkhub-oidc" in output and "create secret generic" not in output, output
+    assert code == 0 or "helm" in output, output
+
+
+def test_a_kubeconfig_without_credentials_is_refused_by_the_api(kube: Kube, workdir: Path):
+    config = write_config(workdir / "c.yaml", "tkhub-anon")
+    anonymous = workdir / "anon-kubeconfig"
+    text = kube.kubeconfig.read_text().replace(ADMIN_TOKEN, "wrong-token")
+    anonymous.write_text(text)
+    code, output = cli("preflight", "-f", str(config), "--kubeconfig", str(anonymous))
+    assert code == 1
+    assert "401" in output or "Unauthorized" in output, output
 
 
 def test_apply_stops_at_preflight_and_changes_nothing(kube: Kube, workdir: Path, fake_helm: Path):

@@ -38,7 +38,7 @@ def store_credentials(kube: Kube, value: str) -> None:
 
 def check(kube: Kube, cfg: ClusterConfig):
     async def run():
-        async with KubeApi(load_connection(kube.kubeconfig)) as api:
+        async with KubeApi(await load_connection(kube.kubeconfig)) as api:
             return await check_registry(api, cfg, cfg.registries[0])
 
     return asyncio.run(run())

@@ -160,7 +160,7 @@ def running_tkhub_up(
         terminate(proc, timeout=60, sig=signal.SIGINT)  # Ctrl-C: servers stop too
         if not keep:
             for user in hub.users | {"admin"}:
-                remove_test_account(user)
+                remove_test_account(user, data)
             shutil.rmtree(root, ignore_errors=True)
 
 

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hubproc import remove_test_account
+from hubproc import account_of, remove_test_account
 from local_hub import TKHUB, LocalHub, first_admin_password, running_tkhub_up, xsrf
 
 from tkhub.gpu import nvml
 from tkhub.layout import escape_username
-from tkhub.local.accounts import system_account_name
 from tkhub.local.password_auth import UserStore
 
 NOTEBOOK = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4,
@@ -51,7 +50,7 @@ def hub() -> Iterator[LocalHub]:
             "hank",
             "zoë.o'neil",
         ):
-            remove_test_account(user)
+            remove_test_account(user, root / "data")
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -129,7 +128,7 @@ def test_form_start_lands_in_jupyterlab_in_notebooks(hub: LocalHub, admin: httpx
     saved = hub.data_dir / "users" / "admin" / "thinkube" / "notebooks" / "first.ipynb"
     assert saved.exists()
     if os.geteuid() == 0:  # the server ran as the user's own account
-        assert saved.owner() == system_account_name("admin")
+        assert saved.owner() == account_of("admin")
 
 
 def test_notebooks_persist_into_another_environment(hub: LocalHub, admin: httpx.Client):
@@ -268,7 +267,7 @@ def test_users_cannot_read_each_others_files(hub: LocalHub):
     secret.write_text("erin's")
 
     def as_user(name: str, *cmd: str) -> subprocess.CompletedProcess[str]:
-        account = system_account_name(name)
+        account = account_of(name)
         return subprocess.run(["runuser", "-u", account, "--", *cmd], capture_output=True,
                               text=True, check=False)  # fmt: skip
 

@@ -141,3 +141,14 @@ def test_broken_accounts_file_is_reported(tmp_path: Path) -> None:
     refused(users(tmp_path, "list"), 1, "cannot read the accounts file")
     refused(users(tmp_path, "add", "hal"), 1, "cannot read the accounts file")
     assert accounts(tmp_path).read_text() == "{not json"
+
+
+def test_changes_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Eight ``tkhub users add`` at the same time (each read-modify-write under the lock)."""
+    import multiprocessing
+
+    names = [f"user{i}" for i in range(8)]
+    with multiprocessing.get_context("fork").Pool(len(names)) as pool:
+        pool.starmap(UserStore(accounts(tmp_path)).add, [(n, "pw-123456") for n in names])
+
+    assert sorted(UserStore(accounts(tmp_path)).load()) == names

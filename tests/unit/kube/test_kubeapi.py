@@ -1,9 +1,11 @@
-"""Reading a kubeconfig: server, token, CA and client certificate; paths of objects."""
+"""Reading a kubeconfig as kubectl does: server, token, CA, client certificate, exec
+credential plugins, the context's namespace; paths of objects."""
 
 from __future__ import annotations
 
 import base64
 import datetime
+import json
 import ssl
 import tempfile
 from pathlib import Path
@@ -38,13 +40,14 @@ def self_signed() -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def write(path: Path, cluster: dict, user: dict) -> Path:
+def write(path: Path, cluster: dict, user: dict, namespace: str | None = None) -> Path:
+    context = {"cluster": "c", "user": "u", **({"namespace": namespace} if namespace else {})}
     path.write_text(
         yaml.safe_dump(
             {
                 "clusters": [{"name": "c", "cluster": cluster}],
                 "users": [{"name": "u", "user": user}],
-                "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+                "contexts": [{"name": "ctx", "context": context}],
                 "current-context": "ctx",
             }
         )
@@ -52,18 +55,18 @@ def write(path: Path, cluster: dict, user: dict) -> Path:
     return path
 
 
-def test_token_and_plain_http(tmp_path):
-    conn = load_connection(
+async def test_token_and_plain_http(tmp_path):
+    conn = await load_connection(
         write(tmp_path / "k", {"server": "http://127.0.0.1:6443"}, {"token": "abc"})
     )
     assert conn.server == "http://127.0.0.1:6443" and conn.token == "abc" and conn.verify is True
 
 
-def test_ca_and_client_certificate_data_leave_no_files(tmp_path):
+async def test_ca_and_client_certificate_data_leave_no_files(tmp_path):
     cert, key = self_signed()
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
     before = set(Path(tempfile.gettempdir()).glob("tkhub-kube-*"))
-    conn = load_connection(
+    conn = await load_connection(
         write(
             tmp_path / "k",
             {"server": "https://10.0.0.1:6443", "certificate-authority-data": b64(cert)},
@@ -75,23 +78,75 @@ def test_ca_and_client_certificate_data_leave_no_files(tmp_path):
     assert set(Path(tempfile.gettempdir()).glob("tkhub-kube-*")) == before  # key not left behind
 
 
-def test_insecure_skip_verify(tmp_path):
-    conn = load_connection(
+async def test_insecure_skip_verify(tmp_path):
+    conn = await load_connection(
         write(tmp_path / "k", {"server": "https://x:6443", "insecure-skip-tls-verify": True}, {})
     )
     assert isinstance(conn.verify, ssl.SSLContext) and conn.verify.verify_mode == ssl.CERT_NONE
 
 
-def test_missing_kubeconfig_is_one_line(tmp_path):
-    with pytest.raises(KubeError, match="no kubeconfig at .* set KUBECONFIG"):
-        load_connection(tmp_path / "absent")
+async def test_missing_kubeconfig_is_one_line(tmp_path):
+    with pytest.raises(KubeError, match="no kubeconfig at .*; set KUBECONFIG"):
+        await load_connection(tmp_path / "absent")
 
 
-def test_unknown_context(tmp_path):
+async def test_unknown_context(tmp_path):
     path = tmp_path / "k"
     path.write_text(yaml.safe_dump({"current-context": "nope", "contexts": []}))
-    with pytest.raises(KubeError, match="current-context 'nope'"):
-        load_connection(path)
+    with pytest.raises(KubeError, match="the kubeconfig cannot be used: .*nope"):
+        await load_connection(path)
+
+
+def exec_plugin(tmp_path: Path, token: str) -> dict:
+    """A user entry whose token comes from a credential plugin, as EKS and GKE use."""
+    plugin = tmp_path / "get-token"
+    plugin.write_text(
+        "#!/bin/sh\n"
+        'echo "$1" > "$(dirname "$0")/called-with"\n'
+        "printf '%s' '" + json.dumps(
+            {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+             "status": {"token": token}}
+        ) + "'\n"
+    )  # fmt: skip
+    plugin.chmod(0o755)
+    return {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
+                     "args": ["--cluster=prod"], "interactiveMode": "Never"}}  # fmt: skip
+
+
+async def test_an_exec_credential_plugin_gives_the_token(tmp_path):
+    user = exec_plugin(tmp_path, "from-the-plugin")
+    conn = await load_connection(write(tmp_path / "k", {"server": "http://127.0.0.1:6443"}, user))
+    assert conn.token == "from-the-plugin"
+    assert (tmp_path / "called-with").read_text().strip() == "--cluster=prod"
+
+
+async def test_the_contexts_namespace_is_read(tmp_path):
+    path = write(tmp_path / "k", {"server": "http://x:6443"}, {"token": "t"}, namespace="team-a")
+    assert (await load_connection(path)).namespace == "team-a"
+    plain = write(tmp_path / "k2", {"server": "http://x:6443"}, {"token": "t"})
+    assert (await load_connection(plain)).namespace is None
+
+
+async def test_a_kubeconfig_list_is_merged(tmp_path, monkeypatch):
+    """KUBECONFIG=a:b as kubectl reads it: the context in one file, its user in another."""
+    first = tmp_path / "a"
+    first.write_text(yaml.safe_dump({
+        "clusters": [{"name": "c", "cluster": {"server": "http://x:6443"}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "ctx",
+    }))  # fmt: skip
+    second = tmp_path / "b"
+    second.write_text(yaml.safe_dump({"users": [{"name": "u", "user": {"token": "merged"}}]}))
+    monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
+    assert (await load_connection()).token == "merged"
+
+
+async def test_a_failing_plugin_is_one_line(tmp_path):
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "false",
+                     "interactiveMode": "Never"}}  # fmt: skip
+    path = write(tmp_path / "k", {"server": "http://x:6443"}, user)
+    with pytest.raises(KubeError, match="the kubeconfig cannot be used"):
+        await load_connection(path)
 
 
 @pytest.mark.parametrize(

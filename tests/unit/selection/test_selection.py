@@ -78,9 +78,7 @@ def test_cluster_choices_per_node_with_reasons():
 
 
 def parse(params, inventory=None, groups=(), admin=False):
-    choices = spawn_choices(
-        ENTRIES, inventory or local((), ()), user_groups=groups, admin=admin
-    )
+    choices = spawn_choices(ENTRIES, inventory or local((), ()), user_groups=groups, admin=admin)
     return parse_selection(params, choices)
 
 

@@ -62,10 +62,9 @@ async def head_digests(
     etags = {k: d for k in wanted if (d := known[k]) and _DIGEST.match(d)}
     found: dict[tuple[str, str], str] = {}
     lanes = min(client.concurrency, max(1, len(wanted) // PIPELINE_WINDOW))
-    await asyncio.gather(
-        *(_pipeline(client, wanted[i::lanes], etags, found) for i in range(lanes))
-    )
+    await asyncio.gather(*(_pipeline(client, wanted[i::lanes], etags, found) for i in range(lanes)))
     return found
+
 
 def _head_request(
     client: RegistryClient, key: tuple[str, str], host: str, prefix: str, etag: str | None
@@ -78,6 +77,7 @@ def _head_request(
         f"HEAD {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {PIPELINED_AGENT}\r\n"
         f"Accept: {ACCEPT}\r\n{auth}{condition}\r\n"
     ).encode()
+
 
 async def _pipeline(
     client: RegistryClient,
@@ -109,6 +109,7 @@ async def _pipeline(
                 if writer is not None:
                     writer.close()
 
+
 async def _exchange_heads(
     client: RegistryClient,
     reader: asyncio.StreamReader,
@@ -122,9 +123,7 @@ async def _exchange_heads(
     host, prefix = target.netloc, target.path.rstrip("/")
     while pending:
         window = [pending[i] for i in range(min(PIPELINE_WINDOW, len(pending)))]
-        writer.write(
-            b"".join(_head_request(client, k, host, prefix, etags.get(k)) for k in window)
-        )
+        writer.write(b"".join(_head_request(client, k, host, prefix, etags.get(k)) for k in window))
         for key in window:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), client.timeout_s)
             status, digest, closing = _parse_head(head)

@@ -1,12 +1,12 @@
 """A small async Kubernetes API client (httpx) for deploy, verify and uninstall.
 
-Reads the kubeconfig (``$KUBECONFIG`` or ``~/.kube/config``; in a pod, the service
-account). Objects are plain dicts; server-side apply sends them as they are.
+Connects as kubectl would (``load_connection``: the kubeconfig through
+kubernetes_asyncio's loader; in a pod, the service account). Objects are plain
+dicts; server-side apply sends them as they are.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import ssl
@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+from kubernetes_asyncio import config
+from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.config import ConfigException, kube_config
 
 from tkhub.kube.names import FIELD_MANAGER
 
@@ -68,62 +70,82 @@ class Connection:
     server: str
     token: str | None = None
     verify: ssl.SSLContext | bool = True
+    namespace: str | None = None  # the kubeconfig context's, when it names one
 
 
-def _pem(item: dict[str, Any], key: str) -> bytes | None:
-    """``key-data`` (base64) or the file named by ``key``, as PEM bytes."""
-    if item.get(f"{key}-data"):
-        return base64.b64decode(item[f"{key}-data"])
-    if item.get(key):
-        return Path(item[key]).expanduser().read_bytes()
-    return None
-
-
-def _tls(cluster: dict[str, Any], user: dict[str, Any]) -> ssl.SSLContext | bool:
-    """One SSL context with the cluster's CA and the user's client certificate."""
-    if not str(cluster.get("server", "")).startswith("https"):
+def _tls(loaded: Configuration) -> ssl.SSLContext | bool:
+    """One SSL context with the cluster's CA and the client certificate, if any."""
+    if not (loaded.host or "").startswith("https"):
         return True
-    context = ssl.create_default_context()
-    if cluster.get("insecure-skip-tls-verify"):
+    context = ssl.create_default_context(cafile=loaded.ssl_ca_cert or None)
+    if not loaded.verify_ssl:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    ca = _pem(cluster, "certificate-authority")
-    if ca:
-        context.load_verify_locations(cadata=ca.decode())
-    cert, key = _pem(user, "client-certificate"), _pem(user, "client-key")
-    if cert and key:
-        # ssl reads a key only from a file: a private 0600 file, removed at once
-        with tempfile.TemporaryDirectory(prefix="tkhub-kube-") as tmp:
-            (Path(tmp) / "cert.pem").write_bytes(cert)
-            (Path(tmp) / "key.pem").write_bytes(key)
-            os.chmod(Path(tmp) / "key.pem", 0o600)
-            context.load_cert_chain(Path(tmp) / "cert.pem", Path(tmp) / "key.pem")
+    if loaded.cert_file and loaded.key_file:
+        context.load_cert_chain(loaded.cert_file, loaded.key_file)
     return context
 
 
-def load_connection(kubeconfig: Path | None = None) -> Connection:
-    """The current context of the kubeconfig, or the pod's service account."""
-    path = kubeconfig or Path(os.environ.get("KUBECONFIG", "~/.kube/config")).expanduser()
-    if not path.exists() and (SERVICE_ACCOUNT / "token").exists():
-        host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
-        return Connection(
-            f"https://{host}:{port}",
-            token=(SERVICE_ACCOUNT / "token").read_text().strip(),
-            verify=ssl.create_default_context(cafile=str(SERVICE_ACCOUNT / "ca.crt")),
-        )
+def _bearer(loaded: Configuration) -> str | None:
+    value = loaded.api_key.get("BearerToken") or loaded.api_key.get("authorization")
+    return str(value).removeprefix("Bearer ").strip() if value else None
+
+
+def _kubeconfig_paths(kubeconfig: Path | None) -> list[Path]:
+    if kubeconfig is not None:
+        return [kubeconfig]
+    listed = os.environ.get("KUBECONFIG", "~/.kube/config")
+    return [Path(p).expanduser() for p in listed.split(os.pathsep) if p]
+
+
+async def load_connection(kubeconfig: Path | None = None) -> Connection:
+    """The current context of the kubeconfig, or the pod's service account.
+
+    Read by kubernetes_asyncio's loader, as kubectl reads it: tokens, client
+    certificates, exec credential plugins (EKS, GKE, OIDC logins), auth
+    providers, merged ``KUBECONFIG`` lists and the context's namespace.
+    """
+    paths = _kubeconfig_paths(kubeconfig)
+    loaded = Configuration()
+    namespace = None
+    # Certificates given inline become files for ssl: in a private directory
+    # removed once the SSL context holds them.
+    with tempfile.TemporaryDirectory(prefix="tkhub-kube-") as tmp:
+        try:
+            if not any(p.exists() for p in paths) and kubeconfig is None and _in_cluster():
+                config.load_incluster_config(client_configuration=loaded)
+                namespace = _service_account_namespace()
+            elif not any(p.exists() for p in paths):
+                where = ", ".join(str(p) for p in paths)
+                raise KubeError(f"no kubeconfig at {where}; set KUBECONFIG or --kubeconfig")
+            else:
+                loader = await config.load_kube_config(
+                    config_file=os.pathsep.join(str(p) for p in paths),
+                    client_configuration=loaded,
+                    persist_config=False,
+                    temp_file_path=tmp,
+                )
+                namespace = (loader.current_context or {}).get("context", {}).get("namespace")
+            if not loaded.host:
+                raise KubeError("the kubeconfig's cluster has no server address")
+            return Connection(loaded.host, _bearer(loaded), _tls(loaded), namespace)
+        except ConfigException as e:
+            raise KubeError(f"the kubeconfig cannot be used: {e}") from None
+        finally:
+            # The loader remembers its files by content for the next load; they
+            # are gone with the directory, so it must forget them too.
+            kube_config._cleanup_temp_files()
+
+
+def _in_cluster() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and (SERVICE_ACCOUNT / "token").exists()
+
+
+def _service_account_namespace() -> str | None:
     try:
-        config = yaml.safe_load(path.read_text()) or {}
-    except OSError as e:
-        raise KubeError(f"no kubeconfig at {path} ({e.strerror}); set KUBECONFIG") from None
-    context_name = config.get("current-context")
-    contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
-    if context_name not in contexts:
-        raise KubeError(f"{path}: current-context {context_name!r} is not defined")
-    context = contexts[context_name]
-    clusters = {c["name"]: c["cluster"] for c in config.get("clusters") or []}
-    users = {u["name"]: u.get("user") or {} for u in config.get("users") or []}
-    cluster, user = clusters[context["cluster"]], users.get(context.get("user"), {})
-    return Connection(cluster["server"], token=user.get("token"), verify=_tls(cluster, user))
+        return (SERVICE_ACCOUNT / "namespace").read_text().strip() or None
+    except OSError:
+        return None
 
 
 class KubeApi:
