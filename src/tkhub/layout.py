@@ -2,6 +2,7 @@
 
 A user's home is ``<data>/users/<escaped>/``. Inside it::
 
+    thinkube/                      the server's root: what the file browser reaches
     thinkube/notebooks/            own, persistent; JupyterLab opens here
     thinkube/notebooks/examples/   editable copies of examples
     thinkube/datasets  -> <data>/shared/datasets   shared, persistent
@@ -24,13 +25,17 @@ from pathlib import Path
 
 import escapism
 
-NOTEBOOKS = Path("thinkube/notebooks")
+ROOT = Path("thinkube")
+NOTEBOOKS = ROOT / "notebooks"
 EXAMPLES = NOTEBOOKS / "examples"
 DATASETS = Path("thinkube/datasets")
 MODELS = Path("thinkube/models")
 EXAMPLES_REPO = Path("thinkube/examples-repo")
 SCRATCH = Path("scratch")
 SHARED_NAMES = ("datasets", "models")
+# Where a new server opens: JupyterLab with its file browser in notebooks. The
+# server's root is ROOT, so the browser also reaches datasets, models, examples.
+DEFAULT_URL = f"/lab/tree/{NOTEBOOKS.relative_to(ROOT)}"
 
 _SAFE = set(string.ascii_lowercase + string.digits)
 MAX_DIR_NAME = 64
@@ -64,6 +69,11 @@ class UserLayout:
         if home.resolve().parent != users_dir.resolve():
             raise ValueError(f"username: {username!r} does not map inside {users_dir}")
         return cls(home=home, shared=shared_dir)
+
+    @property
+    def root(self) -> Path:
+        """The server's root directory (JupyterLab's file browser cannot go above it)."""
+        return self.home / ROOT
 
     @property
     def notebooks(self) -> Path:

@@ -15,7 +15,8 @@ from typing import Any
 from traitlets import TraitError
 
 from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
-from tkhub.kube.names import Names, singleuser_volumes
+from tkhub.kube.names import HOME, Names, singleuser_volumes
+from tkhub.layout import DEFAULT_URL, NOTEBOOKS, ROOT
 from tkhub.spawner import catalog_url_problem
 
 CATALOG_TOKEN_FILE = "/usr/local/etc/jupyterhub/secret/hub.services.catalog.apiToken"
@@ -33,6 +34,19 @@ def _catalog_token(environ: Mapping[str, str]) -> str:
         return ""
 
 
+def configure_user_files(c: Any, names: Names) -> None:
+    """Each server's volumes (``~/thinkube``) and where JupyterLab opens in them."""
+    volumes, mounts = singleuser_volumes(names)
+    c.KubeSpawner.volumes = volumes
+    c.KubeSpawner.volume_mounts = mounts
+    c.KubeSpawner.storage_pvc_ensure = False  # shared RWX volumes, no per-user PVC
+    # The file browser's root is ~/thinkube (notebooks, datasets, models, examples);
+    # it opens in notebooks, where terminals start too.
+    c.KubeSpawner.notebook_dir = f"{HOME}/{ROOT}"
+    c.KubeSpawner.default_url = DEFAULT_URL
+    c.KubeSpawner.working_dir = f"{HOME}/{NOTEBOOKS}"
+
+
 def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
     """Fill the traitlets config ``c`` of a hub running in the cluster."""
     env = os.environ if environ is None else environ
@@ -47,11 +61,7 @@ def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
         raise TraitError(f"TkKubeSpawner.catalog_url (TKHUB_CATALOG_URL): {problem}")
     c.TkKubeSpawner.catalog_url = catalog_url
     c.TkKubeSpawner.catalog_token = _catalog_token(env)
-    volumes, mounts = singleuser_volumes(names)
-    c.KubeSpawner.volumes = volumes
-    c.KubeSpawner.volume_mounts = mounts
-    c.KubeSpawner.storage_pvc_ensure = False  # shared RWX volumes, no per-user PVC
-    c.KubeSpawner.working_dir = "/home/jovyan/thinkube/notebooks"
+    configure_user_files(c, names)
     scopes = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
     scopes[CATALOG_ADMIN_SCOPE] = {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
     c.JupyterHub.custom_scopes = scopes

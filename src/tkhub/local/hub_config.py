@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
+from tkhub.layout import DEFAULT_URL
 from tkhub.local.password_auth import UserStore, users_file
 from tkhub.local.secrets import CATALOG_TOKEN, CLI_TOKEN, PROXY_TOKEN, ensure_secret
 from tkhub.local.spawner import LocalSpawner
@@ -154,7 +155,7 @@ def configure(c: Any, settings: Settings) -> None:
     c.LocalSpawner.max_servers_per_gpu = settings.max_servers_per_gpu
     c.LocalSpawner.account_prefix = settings.account_prefix
     c.Spawner.ip = "127.0.0.1"
-    c.Spawner.default_url = "/lab"
+    c.Spawner.default_url = DEFAULT_URL
     c.Spawner.http_timeout = 60
     c.Spawner.start_timeout = 120
 

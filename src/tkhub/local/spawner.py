@@ -1,8 +1,9 @@
 """``LocalSpawner``: servers on this machine, from a catalog environment, on a chosen GPU.
 
 Each server runs ``python -m jupyterhub.singleuser`` with the interpreter of the
-catalog entry the user picked, opens in ``thinkube/notebooks`` of the user's home
-under the data directory, and sees only the GPUs the ledger gave it (by UUID).
+catalog entry the user picked, rooted at ``thinkube/`` of the user's home under the
+data directory (it opens in ``notebooks``; ``datasets`` and ``models`` sit beside
+it), and sees only the GPUs the ledger gave it (by UUID).
 
 When the hub runs as root, every user's server runs as the user's own system
 account (``tk-<name>``, created on first spawn, as TLJH does), in a home only that
@@ -229,7 +230,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         self._environment_name = entry.name
         self._selection_env = {**gpu_environment(devices), "TKHUB_ENVIRONMENT": entry.name}
         self.cmd = [str(python), "-m", "jupyterhub.singleuser"]
-        self.notebook_dir = str(self.layout.notebooks)
+        self.notebook_dir = str(self.layout.root)
         self.log.info(
             "%s: environment %s (%s), GPUs %s",
             self._log_name,

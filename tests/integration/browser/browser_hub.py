@@ -51,7 +51,7 @@ c.LocalSpawner.data_dir = {data!r}
 c.LocalSpawner.account_prefix = {account_prefix!r}
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
-c.Spawner.default_url = "/lab"
+c.Spawner.default_url = "/lab/tree/notebooks"
 """
 
 

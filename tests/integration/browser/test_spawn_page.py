@@ -55,7 +55,9 @@ async def test_cards_and_placements(page_hub, page):
     await page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
-async def test_start_lands_in_jupyterlab_in_notebooks(page_hub, page):
+async def start_on_gpu0_with_a_notebook(page_hub: PageHub, page) -> None:
+    """Alice's server from the form (pytorch on GPU 0), and a notebook saved in it."""
+    page_hub.stop_servers("alice")  # a test on its own starts from no server
     await sign_in(page, page_hub)
     await page.goto(page_hub.url + "/hub/spawn")
     await page.click('label[for="tk-image-pytorch"]')
@@ -63,13 +65,10 @@ async def test_start_lands_in_jupyterlab_in_notebooks(page_hub, page):
     await page.click('#spawn_form button[type="submit"]')
     await page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=START_TIMEOUT)
     await page.wait_for_selector(".jp-DirListing", timeout=START_TIMEOUT)
-    assert user_options(page_hub)["image"] == ["pytorch"]
-    assert user_options(page_hub)["gpu"] == ["device:0"]
-    # the server's root is thinkube/notebooks: a notebook saved there is on disk there
     created = await page.evaluate(
         """async () => {
             const xsrf = document.cookie.match(/_xsrf=([^;]+)/);
-            const r = await fetch("/user/alice/api/contents/kept.ipynb", {
+            const r = await fetch("/user/alice/api/contents/notebooks/kept.ipynb", {
                 method: "PUT",
                 headers: {"Content-Type": "application/json",
                           "X-XSRFToken": xsrf ? decodeURIComponent(xsrf[1]) : ""},
@@ -80,13 +79,25 @@ async def test_start_lands_in_jupyterlab_in_notebooks(page_hub, page):
         }"""
     )
     assert created == 201
+
+
+async def test_start_lands_in_jupyterlab_in_notebooks(page_hub, page):
+    await start_on_gpu0_with_a_notebook(page_hub, page)
+    assert user_options(page_hub)["image"] == ["pytorch"]
+    assert user_options(page_hub)["gpu"] == ["device:0"]
+    # the root is thinkube/: the saved notebook is in notebooks on disk, and the file
+    # browser, opened in notebooks, goes up to datasets and models beside it
     assert (notebooks(page_hub) / "kept.ipynb").exists()
+    await page.reload()
+    await page.wait_for_selector('.jp-DirListing-item[title*="kept.ipynb"]', timeout=30_000)
+    await page.locator(".jp-BreadCrumbs-home").click()
+    for beside in ("notebooks", "datasets", "models"):
+        item = page.locator(f'.jp-DirListing-item[data-file-type="directory"] >> text="{beside}"')
+        await item.wait_for(timeout=30_000)
 
 
 async def test_move_to_another_gpu_keeps_the_notebook(page_hub, page):
-    await sign_in(page, page_hub)
-    await page.goto(page_hub.url + "/user/alice/lab")  # running since the last test
-    await page.wait_for_selector(".jp-DirListing", timeout=START_TIMEOUT)
+    await start_on_gpu0_with_a_notebook(page_hub, page)
     started = await page.evaluate(
         """async () => {
             const xsrf = document.cookie.match(/_xsrf=([^;]+)/);
@@ -113,7 +124,8 @@ async def test_move_to_another_gpu_keeps_the_notebook(page_hub, page):
     await page.wait_for_url(re.compile(r"/user/alice/lab"), timeout=START_TIMEOUT)
     await page.wait_for_selector(".jp-DirListing", timeout=START_TIMEOUT)
     assert user_options(page_hub)["gpu"] == ["device:1"]
-    assert await page.locator('.jp-DirListing-item[title*="kept.ipynb"]').count() == 1
+    # the file browser opens in notebooks, where the notebook still is
+    await page.wait_for_selector('.jp-DirListing-item[title*="kept.ipynb"]', timeout=30_000)
 
 
 async def test_launch_link_after_sign_in(page_hub, page):

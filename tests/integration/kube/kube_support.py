@@ -130,9 +130,9 @@ c.KubeSpawner.k8s_api_host = {kube_url!r}
 c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
 c.KubeSpawner.image_pull_policy = "IfNotPresent"
 c.Spawner.http_timeout = 60
-from tkhub.kube.names import Names, singleuser_volumes
-c.KubeSpawner.volumes, c.KubeSpawner.volume_mounts = singleuser_volumes(Names({namespace!r}))
-c.KubeSpawner.working_dir = "/home/jovyan/thinkube/notebooks"
+from tkhub.kube.hub_config import configure_user_files
+from tkhub.kube.names import Names
+configure_user_files(c, Names({namespace!r}))  # as the chart's hub does
 {extra}
 """
 

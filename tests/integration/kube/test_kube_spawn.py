@@ -94,8 +94,10 @@ def test_cpu_spawn_reaches_jupyterlab(hub: Hub, kube: Kube, stop_servers):
             "/user/alice/api/contents", headers={"Authorization": f"token {hub.tokens['alice']}"}
         )
         assert r.status_code == 200, r.text
+        # the root is ~/thinkube: the user's notebooks and the shared volumes side by side
+        assert {"notebooks", "datasets", "models"} <= {i["name"] for i in r.json()["content"]}
         r = http.put(
-            "/user/alice/api/contents/hello.ipynb",
+            "/user/alice/api/contents/notebooks/hello.ipynb",
             json={
                 "type": "notebook",
                 "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
@@ -105,6 +107,9 @@ def test_cpu_spawn_reaches_jupyterlab(hub: Hub, kube: Kube, stop_servers):
         assert r.status_code in (200, 201), r.text
         lab = http.get("/user/alice/lab", headers={"Authorization": f"token {hub.tokens['alice']}"})
         assert lab.status_code == 200 and "JupyterLab" in lab.text
+    env = {e["name"]: e.get("value") for e in container.get("env") or []}
+    assert env["JUPYTERHUB_ROOT_DIR"] == f"{HOME}/thinkube"
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/notebooks"
     saved = kube.root / "volumes" / NAMESPACE / "tkhub-notebooks" / "alice" / "hello.ipynb"
     assert saved.exists()
 

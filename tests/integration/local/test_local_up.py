@@ -117,10 +117,13 @@ def test_form_start_lands_in_jupyterlab_in_notebooks(hub: LocalHub, admin: httpx
     server = hub.wait_ready("admin")
     assert server["user_options"]["image"] == ["python"]
 
-    lab = admin.get("/user/admin/lab")  # the OAuth round trip through the hub
+    lab = admin.get("/user/admin/")  # the OAuth round trip through the hub
     assert lab.status_code == 200 and "JupyterLab" in lab.text
+    assert lab.url.path == "/user/admin/lab/tree/notebooks"  # opens in notebooks
+    root = admin.get("/user/admin/api/contents").json()  # the file browser's root
+    assert {"notebooks", "datasets", "models"} <= {item["name"] for item in root["content"]}
     put = admin.put(
-        "/user/admin/api/contents/first.ipynb",
+        "/user/admin/api/contents/notebooks/first.ipynb",
         json=NOTEBOOK,
         headers={"X-XSRFToken": xsrf(admin, "/user/admin/")},
     )
@@ -142,7 +145,7 @@ def test_notebooks_persist_into_another_environment(hub: LocalHub, admin: httpx.
     server = hub.wait_ready("admin")
     assert server["state"]["environment"] == "python-two"
     assert admin.get("/user/admin/lab").status_code == 200  # signs in to the new server
-    listing = admin.get("/user/admin/api/contents").json()
+    listing = admin.get("/user/admin/api/contents/notebooks").json()
     assert "first.ipynb" in {item["name"] for item in listing["content"]}
     hub.stop("admin")
 
@@ -278,11 +281,25 @@ def test_users_cannot_read_each_others_files(hub: LocalHub):
     assert as_user("dora", "sh", "-c", f"echo a,b > {shared}").returncode == 0
     assert as_user("erin", "cat", str(hub.data_dir / "shared" / "datasets" / "shared.csv")).stdout
 
-    # and through the hub: Dora's sign-in does not open Erin's server
-    dora = hub.sign_in("dora", "dora-password-1")
-    response = dora.get("/user/erin/api/contents")
-    dora.close()
-    assert response.status_code in (403, 404) or "erin" not in str(response.url)
+    # through the hub: what Dora saves in datasets, Erin's file browser opens;
+    # Dora's sign-in does not open Erin's server
+    dora, erin = hub.sign_in("dora", "dora-password-1"), hub.sign_in("erin", "erin-password-1")
+    try:
+        dora.get("/user/dora/lab")
+        saved = dora.put(
+            "/user/dora/api/contents/datasets/from-dora.csv",
+            json={"type": "file", "format": "text", "content": "x,y\n1,2\n"},
+            headers={"X-XSRFToken": xsrf(dora, "/user/dora/")},
+        )
+        assert saved.status_code == 201, saved.text
+        erin.get("/user/erin/lab")
+        read = erin.get("/user/erin/api/contents/datasets/from-dora.csv")
+        assert read.status_code == 200 and read.json()["content"] == "x,y\n1,2\n", read.text
+        response = dora.get("/user/erin/api/contents")
+        assert response.status_code in (403, 404) or "erin" not in str(response.url)
+    finally:
+        dora.close()
+        erin.close()
     for name in ("dora", "erin"):
         hub.stop(name)
 
@@ -335,24 +352,36 @@ def test_ctrl_c_stops_the_hub_and_its_servers(hub: LocalHub):
 
 def test_after_a_restart_the_notebook_is_still_there(hub: LocalHub):
     """The same data directory, a new `tkhub up`: same admin, same files, no new password."""
-    root = hub.data_dir.parent
-    with running_tkhub_up(root=root, keep=True) as again:
-        assert "First start" not in again.printed()
-        client = again.sign_in("admin", first_admin_password(hub.printed()))
+    password = first_admin_password(hub.printed())
+    if hub.proc.poll() is None:  # on its own: save a notebook, then stop the first run
+        if hub.server("admin") is None:
+            assert hub.spawn("admin", {"image": "python"}).status_code in (201, 202)
+        hub.wait_ready("admin")
+        client = hub.sign_in("admin", password)
         try:
-            # Seen twice while another suite on the same machine removed and created
-            # tk-* accounts at the same time (accounts are machine-wide): ask up to
-            # three times, and show what the hub said each time.
-            for _ in range(3):
-                started = again.spawn("admin", {"image": "python"})
-                if started.status_code in (201, 202):
-                    break
-                print("spawn after restart refused:", started.text, again.printed()[-4000:])
-                time.sleep(5)
+            client.get("/user/admin/lab")
+            put = client.put(
+                "/user/admin/api/contents/notebooks/kept.ipynb",
+                json=NOTEBOOK,
+                headers={"X-XSRFToken": xsrf(client, "/user/admin/")},
+            )
+            assert put.status_code == 201, put.text
+        finally:
+            client.close()
+        hub.proc.send_signal(signal.SIGINT)
+        assert hub.proc.wait(timeout=60) == 0, hub.printed()[-3000:]
+    notebooks = hub.data_dir / "users" / "admin" / "thinkube" / "notebooks"
+    saved = {p.name for p in notebooks.glob("*.ipynb")}
+    assert saved & {"first.ipynb", "kept.ipynb"}
+    with running_tkhub_up(root=hub.data_dir.parent, keep=True) as again:
+        assert "First start" not in again.printed()
+        client = again.sign_in("admin", password)
+        try:
+            started = again.spawn("admin", {"image": "python"})
             assert started.status_code in (201, 202), (started.text, again.printed()[-4000:])
             again.wait_ready("admin")
             assert client.get("/user/admin/lab").status_code == 200
-            listing = client.get("/user/admin/api/contents").json()
-            assert "first.ipynb" in {item["name"] for item in listing["content"]}
+            listing = client.get("/user/admin/api/contents/notebooks").json()
+            assert saved <= {item["name"] for item in listing["content"]}
         finally:
             client.close()
