@@ -27,6 +27,9 @@ Idle memory: RSS summed over tkhub's process tree (``tkhub up``, the hub, the pr
 the catalog service, the idle culler) with no server running, before the first
 spawn and after the last (goal <= 400 MB). PSS (shared pages split between the
 processes that map them) is shown beside it; the bare hub's tree for reference.
+
+Stop: SIGINT (Ctrl-C) to each hub with no server running, until its process has
+exited (goal: tkhub <= 5 s).
 """
 
 from __future__ import annotations
@@ -57,15 +60,14 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests" / "integration" / "local"))
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
-from hubproc import free_port, terminate  # noqa: E402
+from hubproc import free_port, remove_test_account, terminate  # noqa: E402
 from local_hub import running_tkhub_up  # noqa: E402
-
-from tkhub.local.accounts import remove_account, system_account_name  # noqa: E402
 
 PROXY = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
 POLL = 0.1
 MEMORY_GOAL_MB = 400
 RATIO_GOAL = 1.10
+STOP_GOAL_S = 5.0
 console = Console(soft_wrap=True)
 
 
@@ -307,14 +309,31 @@ def main() -> None:
             if any(label(p) == "single-user server" for p in tree(tk.proc.pid)):
                 raise SystemExit("a single-user server is still running under tkhub")
             idle_after, bare_after = memory(tk.proc.pid), memory(bare.pid)
+            stops = {"tkhub": stop_time(tk.proc.pid), "bare": stop_time(bare.pid)}
     finally:
         for user in tk_users:
-            remove_account(system_account_name(user))
+            remove_test_account(user, tk_root / "data")
         shutil.rmtree(tk_root, ignore_errors=True)
     load_after = load()
 
     bare_idle = (bare_before, bare_after)
     report(args.runs, times, idle_before, idle_after, bare_idle, load_before, load_after)
+    ratio = stops["tkhub"] / stops["bare"]
+    met = "met" if stops["tkhub"] <= STOP_GOAL_S else "NOT met"
+    console.print(
+        f"stop with no server running (Ctrl-C to exit): tkhub {stops['tkhub']:.1f} s, "
+        f"bare {stops['bare']:.1f} s, ratio tkhub/bare {ratio:.2f}x; "
+        f"goal tkhub <= {STOP_GOAL_S:.0f} s: {met}"
+    )
+
+
+def stop_time(pid: int) -> float:
+    """Seconds from SIGINT to the exit of the process ``pid``."""
+    proc = psutil.Process(pid)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    return time.monotonic() - started
 
 
 def report(

@@ -22,6 +22,7 @@ from tkhub.catalog.schemas import ImageCreate, Kind, Source
 from tkhub.settings import load_settings
 
 log = logging.getLogger("tkhub.catalog")
+GRACEFUL_STOP_SECONDS = 2
 
 
 def seed_this_python(app: FastAPI) -> None:
@@ -48,7 +49,15 @@ def main(inventory: InventoryReader | None = None) -> None:
     logging.basicConfig(level=settings.log_level, format="[%(levelname)s %(name)s] %(message)s")
     app = create_app(settings, inventory=inventory)
     seed_this_python(app)
-    uvicorn.run(app, host=settings.catalog_host, port=settings.catalog_port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=settings.catalog_host,
+        port=settings.catalog_port,
+        log_level="warning",
+        # JupyterHub stops its services one after another, each with SIGINT; an
+        # open keep-alive connection must not hold the hub's stop.
+        timeout_graceful_shutdown=GRACEFUL_STOP_SECONDS,
+    )
 
 
 if __name__ == "__main__":

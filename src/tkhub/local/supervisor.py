@@ -50,18 +50,24 @@ def wait_until_ready(urls: list[str], proc: subprocess.Popen[bytes]) -> bool:
 
 def main(argv: list[str]) -> int:
     config, public_url, hub_api_url, catalog_url, running_file = argv
+    hub: list[subprocess.Popen[bytes]] = []
+
+    def stop(_signum: int, _frame: Any) -> None:
+        if hub and hub[0].poll() is None:
+            hub[0].send_signal(signal.SIGTERM)
+
+    # Handlers first: a caught signal is reset to its default in a child, an ignored
+    # one stays ignored. Started from a background shell or nohup, SIGINT is ignored;
+    # the hub and its services would inherit that, and JupyterHub stops a service
+    # with SIGINT, waiting 10 s before it tries SIGTERM.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterhub", "-f", config],
         cwd=Path(config).parent,
         start_new_session=True,  # one Ctrl-C reaches the hub once, through us
     )
-
-    def stop(_signum: int, _frame: Any) -> None:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    hub.append(proc)
     try:
         urls = [f"{hub_api_url}/hub/api", f"{public_url}/hub/api", f"{catalog_url}/health"]
         if wait_until_ready(urls, proc):

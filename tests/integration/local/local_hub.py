@@ -136,9 +136,12 @@ def _wait_ready_line(hub: LocalHub, timeout: float = 180) -> None:
 
 @contextmanager
 def running_tkhub_up(
-    *extra: str, root: Path | None = None, keep: bool = False
+    *extra: str, root: Path | None = None, keep: bool = False, sigint_ignored: bool = False
 ) -> Iterator[LocalHub]:
-    """``tkhub up`` in ``root`` (a new /tmp directory by default); removed unless ``keep``."""
+    """``tkhub up`` in ``root`` (a new /tmp directory by default); removed unless ``keep``.
+
+    ``sigint_ignored`` starts it as a background shell or nohup would: SIGINT ignored.
+    """
     if root is None:
         root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-up-"))
         root.chmod(0o755)  # users' accounts must reach their homes below it
@@ -151,7 +154,13 @@ def running_tkhub_up(
     ]  # fmt: skip
     output = root / f"up-{port}.log"
     with open(output, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        proc = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
+        )
     hub = LocalHub(f"http://127.0.0.1:{port}", data, proc, output, catalog_port)
     try:
         _wait_ready_line(hub)
@@ -162,6 +171,10 @@ def running_tkhub_up(
             for user in hub.users | {"admin"}:
                 remove_test_account(user, data)
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def first_admin_password(printed: str) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from hubproc import account_of, remove_test_account
 from local_hub import TKHUB, LocalHub, first_admin_password, running_tkhub_up, xsrf
@@ -348,6 +349,22 @@ def test_ctrl_c_stops_the_hub_and_its_servers(hub: LocalHub):
             time.sleep(0.2)
     with pytest.raises(httpx.ConnectError):
         httpx.get(hub.url, timeout=5)
+
+
+def test_stopping_with_no_server_needs_no_escalation():
+    """Started where SIGINT is ignored (nohup, a background shell), tkhub still stops
+    at once: every service ends on JupyterHub's first signal. One that did not would
+    add JupyterHub's 10 s wait before SIGTERM; the stop itself is measured in
+    bench/spawn.py."""
+    with running_tkhub_up(sigint_ignored=True) as hub:
+        processes = psutil.Process(hub.proc.pid).children(recursive=True)
+        assert len(processes) >= 4, processes  # hub, proxy, catalog, culler
+        started = time.monotonic()
+        hub.proc.send_signal(signal.SIGINT)
+        assert hub.proc.wait(timeout=60) == 0, hub.printed()[-3000:]
+        elapsed = time.monotonic() - started
+        assert elapsed < 10, f"stopping took {elapsed:.1f} s:\n{hub.printed()[-3000:]}"
+        assert not [p for p in processes if p.is_running()]
 
 
 def test_after_a_restart_the_notebook_is_still_there(hub: LocalHub):
