@@ -1,6 +1,6 @@
 """Time to the failure message: TkKubeSpawner vs stock KubeSpawner, same emulated cluster.
 
-Run by hand: ``.venv/bin/python bench/kube_failfast.py``
+Run by hand: ``.venv/bin/python bench/kube_failfast.py [--rounds 3]``
 
 Two real hubs talk to one Kubernetes API emulator (tests/integration/kube): one
 with TkKubeSpawner (the catalog picks the image), one with stock KubeSpawner
@@ -12,6 +12,7 @@ The time is from the spawn request to the spawn ending with a message.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 import sys
@@ -33,13 +34,14 @@ USERS = [f"{who}-r{n}-{case}" for who in ("tk", "st") for n in range(10) for cas
 STOCK_EXTRA = f"""
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.image = {kt.LAB_IMAGE!r}
+c.KubeSpawner.start_timeout = {{start_timeout}}
 def _apply(spawner, options):
     if options.get("case") == "bad-image":
         spawner.image = {kt.BROKEN_IMAGE!r}
     if options.get("case") == "gpu":
-        spawner.extra_resource_limits = {{"nvidia.com/gpu": "1"}}
-        spawner.node_selector = {{"kubernetes.io/hostname": "gpu-1"}}
-        spawner.tolerations = [{{"key": "nvidia.com/gpu", "operator": "Exists"}}]
+        spawner.extra_resource_limits = {{{{"nvidia.com/gpu": "1"}}}}
+        spawner.node_selector = {{{{"kubernetes.io/hostname": "gpu-1"}}}}
+        spawner.tolerations = [{{{{"key": "nvidia.com/gpu", "operator": "Exists"}}}}]
 c.KubeSpawner.apply_user_options = _apply
 """
 
@@ -86,7 +88,7 @@ def run_round(hub: kt.Hub, prefix: str, which: int) -> dict[str, tuple[float, st
         return {case: future.result() for case, future in futures.items()}
 
 
-def main(rounds: int = 3) -> None:
+def main(rounds: int = 3, stock_start_timeout: int = 60) -> None:
     kube = start_cluster()
     squatter = ("pods", "default", "someone-else")
 
@@ -100,7 +102,8 @@ def main(rounds: int = 3) -> None:
 
     allow = f"c.Authenticator.allowed_users = {set(USERS)!r}\n"
     tk_hub, tk_proc = kt.start_hub(kube, extra=allow)
-    stock_hub, stock_proc = kt.start_hub(kube, extra=allow + STOCK_EXTRA)
+    stock = STOCK_EXTRA.format(start_timeout=stock_start_timeout)
+    stock_hub, stock_proc = kt.start_hub(kube, extra=allow + stock)
     kt.seed_catalog(tk_hub)
     results: dict[tuple[str, str], list[float]] = {}
     messages: dict[tuple[str, str], str] = {}
@@ -139,5 +142,15 @@ def main(rounds: int = 3) -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="TkKubeSpawner rounds")
+    parser.add_argument(
+        "--stock-start-timeout",
+        type=int,
+        default=60,
+        help="stock KubeSpawner's start_timeout (JupyterHub's default 60 s); keep it above"
+        " the hub's 10 s slow_spawn_timeout, or the timeout answers the POST itself",
+    )
+    args = parser.parse_args()
     asyncio.set_event_loop(asyncio.new_event_loop())
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    main(args.rounds, args.stock_start_timeout)

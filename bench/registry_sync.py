@@ -42,16 +42,14 @@ from tkhub.catalog.registry.client import DEFAULT_CONCURRENCY, RegistryClient
 from tkhub.catalog.registry.sync import sync_one
 from tkhub.settings import RegistrySettings
 
-CACHE = Path("/tmp/tkhub-bench-registry")
-BUILDAH = [
-    "buildah",
-    "--storage-driver",
-    "vfs",
-    "--root",
-    str(CACHE / "root"),
-    "--runroot",
-    str(CACHE / "run"),
-]
+CACHE = Path("/tmp/tkhub-bench-registry")  # --cache
+
+
+def buildah() -> list[str]:
+    return [
+        "buildah", "--storage-driver", "vfs",
+        "--root", str(CACHE / "root"), "--runroot", str(CACHE / "run"),
+    ]  # fmt: skip
 
 
 def free_port() -> int:
@@ -87,17 +85,17 @@ def build_images(tags: list[str]) -> dict[str, str]:
         name = f"localhost/bench-{tag}"
         payload = CACHE / f"payload-{tag}.txt"
         payload.write_text(f"bench image {tag}\n")
-        container = subprocess.check_output([*BUILDAH, "from", "scratch"], text=True).strip()
+        container = subprocess.check_output([*buildah(), "from", "scratch"], text=True).strip()
         subprocess.run(
-            [*BUILDAH, "copy", container, str(payload), "/payload.txt"],
+            [*buildah(), "copy", container, str(payload), "/payload.txt"],
             check=True,
             capture_output=True,
         )
         labels = ["--label", "io.thinkube.jupyter.compatible=true",
                   "--label", f"io.thinkube.jupyter.display-name=Bench {tag}"]  # fmt: skip
-        subprocess.run([*BUILDAH, "config", *labels, container], check=True)
+        subprocess.run([*buildah(), "config", *labels, container], check=True)
         subprocess.run(
-            [*BUILDAH, "commit", "-q", "--rm", container, name], check=True, capture_output=True
+            [*buildah(), "commit", "-q", "--rm", container, name], check=True, capture_output=True
         )
         images[tag] = name
     return images
@@ -114,7 +112,7 @@ def populate(port: int, repos: int, tags: list[str]) -> None:
         repo, tag = job
         dest = f"docker://127.0.0.1:{port}/bench/r{repo:03d}:{tag}"
         subprocess.run(
-            [*BUILDAH, "push", "-q", "--tls-verify=false", images[tag], dest],
+            [*buildah(), "push", "-q", "--tls-verify=false", images[tag], dest],
             check=True,
             capture_output=True,
         )
@@ -167,17 +165,20 @@ def fresh_catalog(workdir: Path, name: str) -> object:
 
 
 def main() -> None:
+    global CACHE
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repos", type=int, default=100)
     parser.add_argument("--tags", type=int, default=10)
     parser.add_argument("--skopeo-repos", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=CACHE, help="images and registry storage")
     args = parser.parse_args()
+    CACHE = args.cache
     for binary in ("docker-registry", "buildah", "skopeo"):
         if not shutil.which(binary):
             sys.exit(f"{binary} is not installed")
-    CACHE.mkdir(exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = start_registry(port)
     workdir = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-bench-db-"))

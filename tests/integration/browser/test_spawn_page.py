@@ -78,7 +78,7 @@ async def start_on_gpu0_with_a_notebook(page_hub: PageHub, page) -> None:
             return r.status;
         }"""
     )
-    assert created == 201
+    assert created in (200, 201)  # 200: an earlier test of the module saved it
 
 
 async def test_start_lands_in_jupyterlab_in_notebooks(page_hub, page):
@@ -152,6 +152,7 @@ async def test_launch_link_after_sign_in(page_hub, page):
     ],
 )
 async def test_bad_launch_link_is_400_and_spawns_nothing(page_hub, page, query, reason):
+    page_hub.stop_servers("alice")  # the reasons are those of a machine with both GPUs free
     await sign_in(page, page_hub)
     response = await page.goto(page_hub.url + "/hub/spawn/alice/bad?" + query)
     assert response.status == 400
@@ -182,6 +183,7 @@ async def test_environment_removed_while_the_page_was_open(page_hub, page):
 
 
 async def test_form_works_without_javascript(page_hub, browser):
+    page_hub.stop_servers("alice")  # GPU 0 free, so the check below means "not scripted"
     context = await browser.new_context(java_script_enabled=False)
     page = await context.new_page()
     try:

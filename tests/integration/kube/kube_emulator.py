@@ -409,6 +409,10 @@ class Emulator:
         if self.store.get(plural, ns, meta.get("name", "")) is not None:  # type: ignore[union-attr]
             msg = f'{plural} "{meta.get("name")}" already exists'
             return web.json_response(status_body(409, "AlreadyExists", msg), status=409)
+        if plural == "pods":
+            # As the API server does on create: every client (KubeSpawner reads
+            # pod["status"]["phase"]) sees a status from the first event on.
+            obj.setdefault("status", {}).setdefault("phase", "Pending")
         stored, _ = await self.store.put(plural, obj)  # type: ignore[union-attr]
         return web.json_response(stored, status=201)
 

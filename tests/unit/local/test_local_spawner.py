@@ -66,7 +66,8 @@ async def test_apply_selection_sets_command_notebook_dir_and_gpu_environment(tmp
     inventory = await spawner.inventory_for_start()
     await spawner.apply_selection(Selection(HERE, Placement("device", "1", 1)), inventory)
     assert spawner.cmd == [sys.executable, "-m", "jupyterhub.singleuser"]
-    assert spawner.notebook_dir == str(spawner.layout.notebooks)
+    # JupyterLab's root reaches datasets and models; it opens in notebooks (default_url)
+    assert spawner.notebook_dir == str(spawner.layout.root)
     assert spawner.layout.notebooks.is_dir()
     env = spawner.get_env()
     assert env["CUDA_VISIBLE_DEVICES"] == "GPU-1" and env["TKHUB_ENVIRONMENT"] == "here"
