@@ -80,7 +80,7 @@ case "$mode" in
     exec .venv/bin/tkhub up "$@"
     ;;
   test)
-    apt_install postgresql docker-registry buildah skopeo chromium apache2-utils
+    apt_install postgresql docker-registry buildah skopeo chromium apache2-utils mmdebstrap
     ensure_venv test
     ensure_proxy
     say "Running the test suite"

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     max_servers_per_gpu: int = 1
     account_prefix: str = Field(default="tk-", pattern=f"^{ACCOUNT_PREFIX_PATTERN}$")  # tk-alice
     log_level: str = "INFO"
+    envs_dir: Path | None = None  # tkhub env create's root; default /opt/tkhub/envs as root
 
     # Derived paths: one data directory holds all state.
     @property

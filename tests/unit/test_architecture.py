@@ -5,6 +5,7 @@ Layers, bottom to top (docs/architecture.md)::
     errors quantity files settings layout   the base
     gpu                                     the inventory model and readers
     catalog                                 the image catalog service and client
+    environments                            definitions, locks, checks, image builds
     selection                               choices and the one parser
     spawnpage                               the spawn page
     spawner                                 what both spawners share
@@ -27,6 +28,7 @@ LAYERS = [
     {"errors", "quantity", "files", "settings", "layout", "__init__"},
     {"gpu"},
     {"catalog"},
+    {"environments"},
     {"selection"},
     {"spawnpage"},
     {"spawner"},

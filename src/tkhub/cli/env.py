@@ -16,10 +16,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tkhub.catalog.client import CatalogClient
+from tkhub.catalog.client import CatalogClient, CatalogRequestError
 from tkhub.catalog.local_env_check import EnvironmentCheckError, check_local_environment
 from tkhub.catalog.schemas import GpuNeed, ImageCreate, ImagePublic, Kind
-from tkhub.cli.common import DataDir, catalog_call, describe_detail, fail, settings_from
+from tkhub.cli.common import (
+    DataDir,
+    catalog_call,
+    cli_token,
+    describe_detail,
+    fail,
+    settings_from,
+)
+from tkhub.environments import DefinitionError, local_entry, resolve
+from tkhub.environments.checks import CheckFailed
+from tkhub.local.env_create import EnvCreateError, create_environment, envs_root, prune
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -110,8 +120,69 @@ def list_entries(
 
 
 @app.command()
+def create(
+    definition: Annotated[
+        str,
+        typer.Argument(
+            help="A curated environment (scipy, ml-cpu, ...) or a definition's directory."
+        ),
+    ],
+    default: Annotated[
+        bool, typer.Option("--default", help="Preselect it on the spawn page.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Build a definition's locked packages into an environment here, check it, add it."""
+    try:
+        chosen, known = resolve(definition)
+    except DefinitionError as e:
+        fail(str(e), 2)
+    settings = settings_from(data_dir)
+    cli_token(settings)  # fail before a long build if tkhub up never ran here
+    console = Console(stderr=True)
+    with console.status(f"Creating {chosen.name} ...") as status:
+
+        def progress(line: str) -> None:
+            status.update(f"Creating {chosen.name}: {escape(line[:100])}")
+
+        try:
+            created = create_environment(chosen, known, envs_root(settings), progress)
+        except (EnvCreateError, CheckFailed) as e:
+            fail(f"{chosen.name} was not created: {e}")
+    state = "unchanged" if created.unchanged else "created"
+    typer.echo(
+        f"{chosen.name} {state} in {created.python.parent.parent}: Python "
+        f"{created.facts.python}, jupyterhub {created.facts.jupyterhub}; check passed."
+    )
+    entry = local_entry(chosen, created.python)
+
+    async def register(client: CatalogClient) -> ImagePublic:
+        try:
+            await client.get_image(entry.name)
+        except CatalogRequestError as e:
+            if e.status != 404:
+                raise
+            saved = await client.create_image(entry)
+        else:
+            saved = await client.replace_image(entry.name, entry)
+        return await client.set_default(entry.name) if default else saved
+
+    saved = catalog_call(settings, register)
+    prune(envs_root(settings) / chosen.name, created.python.parent.parent, typer.echo)
+    as_default = " as the default" if saved.default else ""
+    typer.echo(f"Added {saved.name} to the catalog at {settings.catalog_url}{as_default}.")
+
+
+@app.command()
 def remove(name: Name, data_dir: DataDir = None) -> None:
-    """Remove an entry from the catalog (running servers keep running)."""
+    """Remove an entry from the catalog, and the environment if `tkhub env create` made it
+    (a build a server still runs from stays until that server stops)."""
     settings = settings_from(data_dir)
     catalog_call(settings, lambda c: c.delete_image(name))
     typer.echo(f"Removed {name} from the catalog.")
+    built = envs_root(settings) / name
+    if built.is_dir():
+        prune(built, None, typer.echo)
+        if not any(built.iterdir()):
+            built.rmdir()
+            typer.echo(f"Removed the environment {built}.")
