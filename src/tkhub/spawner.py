@@ -181,8 +181,15 @@ class TkSpawnerMixin(LoggingConfigurable):
             self.log.warning("spawn form for %s: %s", self._log_name, e)
             return render_unavailable(e.user_message)
         return render_options_form(
-            choices, previous or self.last_options(), user_name=str(self.user.name)
+            choices,
+            previous or self.last_options(),
+            user_name=str(self.user.name),
+            admin_hint=self.admin_hint(choices) if user_access(self.user)[1] else "",
         )
+
+    def admin_hint(self, choices: SpawnChoices) -> str:
+        """A line for admins under the cards (how to add environments); none by default."""
+        return ""
 
     async def select(self, raw: dict[str, Any], *, link: bool) -> dict[str, list[str]]:
         """Parse a form submit or launch link into ``self.selection``; return the options.

@@ -39,6 +39,7 @@ class Image(Base):
     resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     packages: Mapped[list[str]] = mapped_column(JSON, default=list)
     examples: Mapped[str | None] = mapped_column(String(200), default=None)
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the build check's
     source: Mapped[str] = mapped_column(String(16), default="api")
     registry_name: Mapped[str | None] = mapped_column("registry", String(200), default=None)
     repository: Mapped[str | None] = mapped_column(String(512), default=None)

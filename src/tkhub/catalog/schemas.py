@@ -65,6 +65,18 @@ class Resources(BaseModel):
     mem_guarantee: Quantity | None = None
 
 
+class EnvironmentFacts(BaseModel):
+    """What the build check found in the environment (labels ``.hub-major``, ``.cuda``,
+    ``.cuda-archs``; ``tkhub env create``). Empty when nobody checked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: str | None = Field(default=None, pattern=r"^\d+\.\d+(\.\d+)?$")
+    hub_major: int | None = Field(default=None, ge=1, le=99)
+    cuda: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
+    cuda_archs: list[Annotated[str, Field(pattern=r"^sm_\d+[a-z]?$")]] = Field(default_factory=list)
+
+
 class ImageFields(BaseModel):
     """Fields an admin may set on create; all optional on update."""
 
@@ -84,6 +96,7 @@ class ImageFields(BaseModel):
     resources: Resources = Field(default_factory=Resources)
     packages: list[str] = Field(default_factory=list)
     examples: str | None = Field(default=None, max_length=200)
+    facts: EnvironmentFacts = Field(default_factory=EnvironmentFacts)
 
 
 class ImageCreate(ImageFields):
@@ -116,6 +129,7 @@ class ImageUpdate(BaseModel):
     resources: Resources | None = None
     packages: list[str] | None = None
     examples: str | None = Field(default=None, max_length=200)
+    facts: EnvironmentFacts | None = None
 
 
 class ImagePublic(ImageCreate):

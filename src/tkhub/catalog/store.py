@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from tkhub.catalog.models import Image, utcnow
 from tkhub.catalog.schemas import (
+    EnvironmentFacts,
     GpuNeed,
     ImageCreate,
     ImagePublic,
@@ -64,6 +65,7 @@ SYNC_FIELDS = (
     "resources",
     "packages",
     "examples",
+    "facts",
 )
 
 
@@ -82,6 +84,7 @@ def to_public(row: Image) -> ImagePublic:
         resources=Resources.model_validate(row.resources),
         packages=list(row.packages),
         examples=row.examples,
+        facts=EnvironmentFacts.model_validate(row.facts or {}),
         source=Source(row.source),
         digest=row.digest,
         updated_at=row.updated_at,

@@ -27,9 +27,18 @@ from tkhub.cli.common import (
     fail,
     settings_from,
 )
-from tkhub.environments import DefinitionError, local_entry, resolve
+from tkhub.environments import DefinitionError, definitions_dir, local_entry, resolve
 from tkhub.environments.checks import CheckFailed
-from tkhub.local.env_create import EnvCreateError, create_environment, envs_root, prune
+from tkhub.environments.definition import Definition, build_order, load_definitions
+from tkhub.gpu import nvml
+from tkhub.local.env_create import (
+    Created,
+    EnvCreateError,
+    create_environment,
+    envs_root,
+    prune,
+)
+from tkhub.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -119,43 +128,33 @@ def list_entries(
     Console().print(table)
 
 
-@app.command()
-def create(
-    definition: Annotated[
-        str,
-        typer.Argument(
-            help="A curated environment (scipy, ml-cpu, ...) or a definition's directory."
-        ),
-    ],
-    default: Annotated[
-        bool, typer.Option("--default", help="Preselect it on the spawn page.")
-    ] = False,
-    data_dir: DataDir = None,
-) -> None:
-    """Build a definition's locked packages into an environment here, check it, add it."""
+def _fits_here(definition: Definition) -> bool:
+    """Whether this machine can run it: a GPU-only environment needs an NVIDIA GPU."""
+    if definition.gpu is not GpuNeed.required:
+        return True
     try:
-        chosen, known = resolve(definition)
+        return bool(nvml.read_devices())
+    except nvml.NvmlUnavailable:
+        return False
+
+
+def _chosen(names: list[str], all_curated: bool) -> list[tuple[Definition, dict[str, Definition]]]:
+    if all_curated == bool(names):
+        fail("name the definitions to create, or give --all (the curated ones that fit)", 2)
+    try:
+        if names:
+            return [resolve(name) for name in names]
+        known = load_definitions(definitions_dir())
     except DefinitionError as e:
         fail(str(e), 2)
-    settings = settings_from(data_dir)
-    cli_token(settings)  # fail before a long build if tkhub up never ran here
-    console = Console(stderr=True)
-    with console.status(f"Creating {chosen.name} ...") as status:
+    fitting = [d for d in build_order(known) if _fits_here(d)]
+    left = sorted(set(known) - {d.name for d in fitting})
+    if left:
+        typer.echo(f"Not created, no NVIDIA GPU here: {', '.join(left)}.")
+    return [(d, known) for d in fitting]
 
-        def progress(line: str) -> None:
-            status.update(f"Creating {chosen.name}: {escape(line[:100])}")
 
-        try:
-            created = create_environment(chosen, known, envs_root(settings), progress)
-        except (EnvCreateError, CheckFailed) as e:
-            fail(f"{chosen.name} was not created: {e}")
-    state = "unchanged" if created.unchanged else "created"
-    typer.echo(
-        f"{chosen.name} {state} in {created.python.parent.parent}: Python "
-        f"{created.facts.python}, jupyterhub {created.facts.jupyterhub}; check passed."
-    )
-    entry = local_entry(chosen, created.python)
-
+def _register(settings: Settings, entry: ImageCreate, default: bool) -> ImagePublic:
     async def register(client: CatalogClient) -> ImagePublic:
         try:
             await client.get_image(entry.name)
@@ -167,10 +166,52 @@ def create(
             saved = await client.replace_image(entry.name, entry)
         return await client.set_default(entry.name) if default else saved
 
-    saved = catalog_call(settings, register)
-    prune(envs_root(settings) / chosen.name, created.python.parent.parent, typer.echo)
-    as_default = " as the default" if saved.default else ""
-    typer.echo(f"Added {saved.name} to the catalog at {settings.catalog_url}{as_default}.")
+    return catalog_call(settings, register)
+
+
+def _create_one(settings: Settings, chosen: Definition, known: dict[str, Definition]) -> Created:
+    console = Console(stderr=True)
+    with console.status(f"Creating {chosen.name} ...") as status:
+
+        def progress(line: str) -> None:
+            status.update(f"Creating {chosen.name}: {escape(line[:100])}")
+
+        try:
+            return create_environment(chosen, known, envs_root(settings), progress)
+        except (EnvCreateError, CheckFailed) as e:
+            fail(f"{chosen.name} was not created: {e}")
+
+
+@app.command()
+def create(
+    definitions: Annotated[
+        list[str] | None,
+        typer.Argument(help="Curated environments (scipy, ml-cpu, ...) or definition directories."),
+    ] = None,
+    all_curated: Annotated[
+        bool, typer.Option("--all", help="Every curated environment this machine can run.")
+    ] = False,
+    default: Annotated[
+        bool, typer.Option("--default", help="Preselect it on the spawn page.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Build definitions' locked packages into environments here, check them, add them."""
+    chosen = _chosen(definitions or [], all_curated)
+    settings = settings_from(data_dir)
+    cli_token(settings)  # fail before a long build if tkhub up never ran here
+    for definition, known in chosen:
+        created = _create_one(settings, definition, known)
+        state = "unchanged" if created.unchanged else "created"
+        typer.echo(
+            f"{definition.name} {state} in {created.python.parent.parent}: Python "
+            f"{created.facts.python}, jupyterhub {created.facts.jupyterhub}; check passed."
+        )
+        entry = local_entry(definition, created.python, created.facts.for_catalog())
+        saved = _register(settings, entry, default and len(chosen) == 1)
+        prune(envs_root(settings) / definition.name, created.python.parent.parent, typer.echo)
+        as_default = " as the default" if saved.default else ""
+        typer.echo(f"Added {saved.name} to the catalog at {settings.catalog_url}{as_default}.")
 
 
 @app.command()

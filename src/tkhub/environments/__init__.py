@@ -4,9 +4,10 @@ See docs/environments.md."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
-from tkhub.catalog.schemas import ImageCreate, Kind
+from tkhub.catalog.schemas import EnvironmentFacts, ImageCreate, Kind
 from tkhub.environments.definition import (
     Definition,
     DefinitionError,
@@ -14,13 +15,24 @@ from tkhub.environments.definition import (
     load_definitions,
 )
 
-__all__ = ["Definition", "DefinitionError", "definitions_dir", "local_entry", "resolve"]
+__all__ = [
+    "Definition", "DefinitionError", "curated_names", "definitions_dir", "local_entry", "resolve",
+]  # fmt: skip
 
 
 def definitions_dir() -> Path:
     """The curated definitions: in the installed package, or in this checkout."""
     packaged = Path(__file__).with_name("definitions")
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[3] / "environments"
+
+
+@cache
+def curated_names() -> frozenset[str]:
+    """Names of the curated definitions (empty when they are not installed)."""
+    try:
+        return frozenset(load_definitions(definitions_dir()))
+    except DefinitionError:
+        return frozenset()
 
 
 def resolve(
@@ -41,7 +53,9 @@ def resolve(
     return known[name_or_path], known
 
 
-def local_entry(definition: Definition, python: Path) -> ImageCreate:
+def local_entry(
+    definition: Definition, python: Path, facts: EnvironmentFacts | None = None
+) -> ImageCreate:
     """The catalog entry of a definition created on this machine."""
     return ImageCreate(
         name=definition.name,
@@ -52,4 +66,5 @@ def local_entry(definition: Definition, python: Path) -> ImageCreate:
         gpu=definition.gpu,
         packages=list(definition.requirements),
         examples=definition.examples,
+        facts=facts or EnvironmentFacts(),
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jupyterhub
 
+from tkhub.catalog.schemas import EnvironmentFacts
 from tkhub.environments.definition import LABEL_PREFIX, Definition
 
 PROBE = Path(__file__).with_name("probe.py")
@@ -32,6 +33,14 @@ class Facts:
     @property
     def hub_major(self) -> str:
         return self.jupyterhub.split(".", 1)[0]
+
+    def for_catalog(self) -> EnvironmentFacts:
+        return EnvironmentFacts(
+            python=self.python or None,
+            hub_major=int(self.hub_major),
+            cuda=self.cuda,
+            cuda_archs=list(self.cuda_archs),
+        )
 
     def labels(self) -> dict[str, str]:
         labels = {"hub-major": self.hub_major}

@@ -25,6 +25,14 @@ _HEADER = """\
 # Build: podman build --build-arg BASE=<image> -t {image_prefix}{name} .
 """
 
+# Servers run as jovyan (uid 1000, home /home/jovyan, where the volumes mount), as
+# docker-stacks images do; the install runs as root.
+USER_UID = 1000
+_USER = """\
+USER root
+RUN id -u jovyan >/dev/null 2>&1 || useradd --create-home --uid {uid} --shell /bin/bash jovyan
+"""
+
 # The RUN step: uv in its own directory (a sync of the lock must not remove it),
 # then the lock installed into the environment. CA_BUNDLE: a file the build mounts
 # (pip and uv behind a TLS-intercepting proxy); INDEX_URL: a mirror of PyPI.
@@ -61,7 +69,9 @@ def render(definition: Definition) -> str:
         + f"ARG BASE={base_reference(definition)}\n"
         + "FROM ${BASE}\n"
         + f"ENV PATH={VENV}/bin:$PATH \\\n    TKHUB_ENVIRONMENT={definition.name}\n"
+        + _USER.format(uid=USER_UID)
         + _INSTALL.format(name=definition.name, venv=VENV, uv=UV_DIR, locks=LOCKS_DIR)
+        + f"USER {USER_UID}\nENV HOME=/home/jovyan\nWORKDIR /home/jovyan\n"
         + labels
         + f"LABEL org.opencontainers.image.title={json.dumps(definition.display_name)} \\\n"
         + f"      org.opencontainers.image.version={json.dumps(definition.version)}\n"

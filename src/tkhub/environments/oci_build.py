@@ -121,7 +121,9 @@ class Builder:
                 capture_output=True, text=True, timeout=600, check=False,
             )  # fmt: skip
             facts = judge(done.stdout, definition, errors=done.stderr)
-            self._buildah(name, "check", "run", container, "--", "rm", "-f", PROBE_IN_IMAGE)
+            self._buildah(
+                name, "check", "run", "--user", "0:0", container, "--", "rm", "-f", PROBE_IN_IMAGE
+            )
             labels = [a for k, v in facts.labels().items() for a in ("--label", f"{k}={v}")]
             self._buildah(name, "label", "config", *labels, container)
             self._buildah(name, "label", "commit", "--quiet", container, tag)

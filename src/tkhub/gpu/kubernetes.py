@@ -19,6 +19,9 @@ PRODUCT_LABEL = "nvidia.com/gpu.product"
 MEMORY_LABEL = "nvidia.com/gpu.memory"
 REPLICAS_LABEL = "nvidia.com/gpu.replicas"
 PRESENT_LABEL = "nvidia.com/gpu.present"
+# GPU Feature Discovery: the newest CUDA the node's driver runs (newer GFD releases
+# spell it runtime-version, older ones runtime)
+CUDA_LABELS = ("nvidia.com/cuda.runtime-version", "nvidia.com/cuda.runtime")
 TERMINATED_PHASES = {"Succeeded", "Failed"}
 Json = Mapping[str, Any]
 
@@ -125,6 +128,14 @@ def _usage_by_node(pods: Iterable[Json]) -> dict[str, dict[str, int]]:
     return usage
 
 
+def _cuda_driver(labels: Json) -> str | None:
+    for prefix in CUDA_LABELS:
+        major, minor = _int_label(labels, prefix + ".major"), _int_label(labels, prefix + ".minor")
+        if major is not None:
+            return f"{major}.{minor or 0}"
+    return None
+
+
 def inventory_from_objects(nodes: list[dict], pods: list[dict]) -> Inventory:
     """GPU nodes (those with GPU resources or labelled GPU-present) and what is free."""
     usage = _usage_by_node(pods)
@@ -138,7 +149,12 @@ def inventory_from_objects(nodes: list[dict], pods: list[dict]) -> Inventory:
         reason = _unschedulable_reason(node)
         if not reason and not pools:
             reason = "GPU present but no GPU resource advertised (device plugin not running)"
-        result.append(GpuNode(name=name, pools=pools, schedulable=not reason, reason=reason))
+        result.append(
+            GpuNode(
+                name=name, pools=pools, schedulable=not reason, reason=reason,
+                cuda_driver=_cuda_driver(labels),
+            )
+        )  # fmt: skip
     result.sort(key=lambda n: n.name)
     note = "" if result else "no GPU nodes in the cluster"
     return Inventory(mode="kubernetes", nodes=tuple(result), note=note)

@@ -114,6 +114,7 @@ class GpuNode:
     pools: tuple[GpuPool, ...] = ()
     schedulable: bool = True
     reason: str = ""
+    cuda_driver: str | None = None  # newest CUDA its driver runs ("12.4"); None: unknown
 
     @property
     def total(self) -> int:

@@ -6,7 +6,7 @@ Tests replace ``read_devices`` (the hardware boundary) to run without a GPU.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class NvmlDevice:
     memory_total_mib: int
     memory_used_mib: int
     utilization_pct: int | None
+    cuda_driver: str | None = None  # newest CUDA the driver runs, "12.4"
 
 
 def _text(value: str | bytes) -> str:
@@ -71,6 +72,14 @@ def _utilization(pynvml: Any, handle: Any) -> int | None:
         return None
 
 
+def _cuda_driver(pynvml: Any) -> str | None:
+    try:
+        version = int(pynvml.nvmlSystemGetCudaDriverVersion_v2())  # 12040 -> "12.4"
+    except (pynvml.NVMLError, AttributeError):
+        return None
+    return f"{version // 1000}.{version % 1000 // 10}"
+
+
 def read_devices() -> list[NvmlDevice]:
     """Every allocatable unit; raises ``NvmlUnavailable`` without a usable driver."""
     try:
@@ -100,7 +109,8 @@ def read_devices() -> list[NvmlDevice]:
                     utilization_pct=_utilization(pynvml, handle),
                 )
             )
-        return devices
+        cuda = _cuda_driver(pynvml)
+        return [replace(d, cuda_driver=cuda) for d in devices]
     except pynvml.NVMLError as exc:
         raise NvmlUnavailable(f"the NVIDIA driver did not answer ({exc})") from exc
     finally:

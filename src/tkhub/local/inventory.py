@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections import defaultdict
+from dataclasses import replace
 
 from tkhub.gpu import nvml
 from tkhub.gpu.model import GpuDevice, GpuNode, GpuPool, Inventory
@@ -35,7 +36,8 @@ def local_inventory(ledger: GpuLedger | None = None) -> Inventory:
     ]
     limit = ledger.max_servers_per_gpu if ledger else 1
     note = "" if devices else "no GPU on this machine"
-    return Inventory(mode="local", nodes=(local_node(devices, limit),), note=note)
+    node = replace(local_node(devices, limit), cuda_driver=found[0].cuda_driver if found else None)
+    return Inventory(mode="local", nodes=(node,), note=note)
 
 
 def local_node(devices: tuple[GpuDevice, ...] | list[GpuDevice], limit: int = 1) -> GpuNode:

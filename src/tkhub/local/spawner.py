@@ -24,6 +24,7 @@ from typing import Any
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
 from traitlets import Bool, Integer, TraitError, Unicode, default, validate
 
+from tkhub.environments import curated_names
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.model import Inventory
 from tkhub.layout import (
@@ -48,7 +49,7 @@ from tkhub.local.accounts import (
 from tkhub.local.gpu_env import gpu_environment
 from tkhub.local.inventory import local_inventory
 from tkhub.local.ledger import GpuLedger, shared_ledger
-from tkhub.selection import Selection
+from tkhub.selection import Selection, SpawnChoices
 from tkhub.spawner import TkSpawnerMixin
 
 
@@ -95,6 +96,23 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         config=True,
         help="System group of all users' accounts; owns shared/datasets and shared/models.",
     )
+
+    curated_hint = Bool(
+        True,
+        config=True,
+        help="""
+        Tell admins on the spawn page how to add the curated environments while none
+        of them is in the catalog: ``c.LocalSpawner.curated_hint = False`` turns it off.
+        """,
+    )
+
+    def admin_hint(self, choices: SpawnChoices) -> str:
+        if not self.curated_hint or curated_names() & {e.name for e in choices.entries}:
+            return ""
+        return (
+            "Admins: add the curated environments (SciPy, machine learning, fine-tuning, "
+            "agents) that fit this machine with one command: tkhub env create --all"
+        )
 
     @default("run_as_system_users")
     def _run_as_system_users_default(self) -> bool:

@@ -106,6 +106,33 @@ def _gpu_choices(inventory: Inventory) -> list[PlacementChoice]:
     return choices
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _cuda_needed(entry: ImagePublic) -> str | None:
+    return entry.facts.cuda if entry.facts else None
+
+
+def for_cuda(inventory: Inventory, cuda: str | None) -> Inventory:
+    """``inventory`` with the nodes whose driver cannot run CUDA ``cuda`` unschedulable,
+    saying so (a node whose driver is unknown is offered: the pod reports a mismatch)."""
+    if not cuda:
+        return inventory
+    nodes = tuple(
+        replace(
+            node,
+            schedulable=False,
+            reason=f"limited to CUDA {node.cuda_driver} by its driver; "
+            f"this environment needs CUDA {cuda}",
+        )
+        if node.cuda_driver and _version(node.cuda_driver) < _version(cuda)
+        else node
+        for node in inventory.nodes
+    )
+    return replace(inventory, nodes=nodes)
+
+
 def placement_choices(entry: ImagePublic, inventory: Inventory) -> list[PlacementChoice]:
     """What the spawn page offers for ``entry`` now; unschedulable ones disabled, with why."""
     need = entry.gpu
@@ -113,20 +140,21 @@ def placement_choices(entry: ImagePublic, inventory: Inventory) -> list[Placemen
     if need != "required":
         choices.append(PlacementChoice(Placement("cpu"), "CPU only"))
     if need != "none":
-        choices.extend(_gpu_choices(inventory))
+        choices.extend(_gpu_choices(for_cuda(inventory, _cuda_needed(entry))))
     return choices
 
 
 def choices_for(
     entries: Iterable[ImagePublic], inventory: Inventory
 ) -> dict[str, list[PlacementChoice]]:
-    """``placement_choices`` per entry; entries with the same GPU need share one list."""
-    by_need: dict[str, list[PlacementChoice]] = {}
+    """``placement_choices`` per entry; entries with the same GPU and CUDA need share one."""
+    by_need: dict[tuple[str, str | None], list[PlacementChoice]] = {}
     out: dict[str, list[PlacementChoice]] = {}
     for entry in entries:
-        if entry.gpu not in by_need:
-            by_need[entry.gpu] = placement_choices(entry, inventory)
-        out[entry.name] = by_need[entry.gpu]
+        need = (entry.gpu, _cuda_needed(entry))
+        if need not in by_need:
+            by_need[need] = placement_choices(entry, inventory)
+        out[entry.name] = by_need[need]
     return out
 
 

@@ -45,9 +45,12 @@ def render_options_form(
     error: str | None = None,
     *,
     user_name: str = "",
+    admin_hint: str = "",
 ) -> str:
     """The options form fragment: environment cards, placements, count and size."""
-    return _render(build_view(choices, previous, error, user_name=user_name))
+    view = build_view(choices, previous, error, user_name=user_name)
+    view.admin_hint = admin_hint
+    return _render(view)
 
 
 def render_unavailable(message: str) -> str:

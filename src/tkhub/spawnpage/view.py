@@ -64,6 +64,7 @@ class FormView:
     notice: str = ""
     error: str = ""
     user_name: str = ""
+    admin_hint: str = ""  # shown to admins only: how to add environments
 
 
 def first_value(params: Mapping[str, Any] | None, name: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[3] / "bench"
-RATIO = re.compile(r"ratio|answers [\d.]+x sooner", re.IGNORECASE)
+RATIO = re.compile(r"^ratio\b|answers [\d.]+x sooner", re.IGNORECASE | re.MULTILINE)
 
 
 def run_bench(script: str, *args: str, timeout: float = 600) -> str:
@@ -106,3 +106,11 @@ def test_gpu_spawn():
         assert "needs an NVIDIA GPU" in output or "NVML lists no GPU" in output
     else:
         assert re.search(r"ratio GPU/CPU: [\d.]+x", output), output
+
+
+def test_env_create():
+    """The small test definition, cold and warm caches: both tools build it."""
+    tiny = BENCH.parent / "tests" / "integration" / "environments" / "definitions" / "tiny"
+    output = run_bench("env_create.py", "--definition", str(tiny), timeout=900)
+    assert len(ratio_lines(output)) == 2
+    assert re.search(r"warm cache: [\d.]+x; goal >= 5x", output), output

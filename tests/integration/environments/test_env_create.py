@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import jupyterhub
 import pytest
 from kernels import run_in_kernel
 
@@ -55,6 +56,8 @@ def test_create_register_spawn_and_import(hub: LocalHub):
     entry = hub.catalog("GET", "/images/tiny").json()
     assert entry["kind"] == "local" and entry["display_name"] == "Tiny"
     assert entry["packages"] == ["jupyterhub", "jupyterlab", "ipykernel", "tabulate"]
+    assert entry["facts"]["hub_major"] == int(jupyterhub.__version__.split(".")[0])
+    assert entry["facts"]["python"].startswith("3.")
     python = Path(entry["python"])
     assert python.is_relative_to(os.environ["TKHUB_ENVS_DIR"])
 
@@ -62,10 +65,14 @@ def test_create_register_spawn_and_import(hub: LocalHub):
     password.write_text("a-test-password\n")
     assert tkhub(hub, "users", "add", "envuser", "--password-file", str(password)).returncode == 0
     hub.add_user("envuser")
-    assert hub.spawn("envuser", {"image": "tiny", "gpu": "none"}).status_code in (201, 202)
-    hub.wait_ready("envuser")
-    browser = hub.sign_in("envuser", "a-test-password")  # the user's own token
+    browser = hub.sign_in("envuser", "a-test-password")
     try:
+        page = " ".join(browser.get("/hub/spawn").text.split())
+        assert 'value="tiny"' in page and "Checked: Python 3." in page, page[-3000:]
+        assert f"JupyterHub {jupyterhub.__version__.split('.')[0]}" in page
+        spawned = hub.spawn("envuser", {"image": "tiny", "gpu": "none"})
+        assert spawned.status_code in (201, 202), spawned.text
+        hub.wait_ready("envuser")
         made = browser.post("/hub/api/users/envuser/tokens", json={"expires_in": 600},
                             headers={"X-XSRFToken": xsrf(browser, "/hub/")})  # fmt: skip
         token = made.json()["token"]

@@ -72,7 +72,9 @@ def test_containerfile_labels_say_what_the_metadata_says(name):
     assert labels[prefix + "packages"].split(",") == direct
     assert re.search(r"^ARG BASE=", text, re.M) and "FROM ${BASE}" in text
     # nothing a server needs goes under a home; CUDA comes from wheels, not a toolkit
-    assert "/home" not in text and "/root" not in text and "cuda-toolkit" not in text
+    assert not re.search(r"^(COPY|ADD) .* /(home|root)", text, re.M)
+    assert re.search(r"^ENV PATH=/opt/tkhub/venv/bin:", text, re.M)
+    assert "cuda-toolkit" not in text and re.search(r"^USER 1000$", text, re.M)  # not root
     if meta.get("parent"):
         assert f"tkhub-env-{meta['parent']}:" in text
 

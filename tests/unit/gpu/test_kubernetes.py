@@ -72,3 +72,20 @@ def test_garbage_quantities_count_as_zero():
         {"metadata": {"name": "odd"}, "status": {"allocatable": {"nvidia.com/gpu": "lots"}}},
     ]
     assert inventory_from_objects(nodes, []).nodes == ()
+
+
+def test_the_drivers_cuda_from_feature_discovery_labels():
+    def node(name, labels):
+        return {"metadata": {"name": name, "labels": {"nvidia.com/gpu.present": "true", **labels}},
+                "status": {"allocatable": {"nvidia.com/gpu": "1"}}}  # fmt: skip
+
+    nodes = by_name(inventory_from_objects([
+        node("new-gfd", {"nvidia.com/cuda.runtime-version.major": "13",
+                         "nvidia.com/cuda.runtime-version.minor": "0"}),
+        node("old-gfd", {"nvidia.com/cuda.runtime.major": "12",
+                         "nvidia.com/cuda.runtime.minor": "4"}),
+        node("no-gfd", {}),
+    ], []))  # fmt: skip
+    assert nodes["new-gfd"].cuda_driver == "13.0"
+    assert nodes["old-gfd"].cuda_driver == "12.4"
+    assert nodes["no-gfd"].cuda_driver is None

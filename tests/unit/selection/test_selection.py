@@ -143,3 +143,25 @@ def test_any_input_gives_selection_or_selection_error(image, gpu, count):
         return
     again = parse({k: [v] for k, v in sel.to_options().items()}, local(("a/",), ()))
     assert again == sel  # launch-link parameters round-trip
+
+
+def test_nodes_whose_driver_cannot_run_the_images_cuda_are_offered_disabled():
+    old = GpuNode("old", (GpuPool("NVIDIA-A100", total=2),), cuda_driver="12.4")
+    new = GpuNode("new", (GpuPool("NVIDIA-H100", total=1),), cuda_driver="13.0")
+    unknown = GpuNode("unknown", (GpuPool("NVIDIA-L4", total=1),))
+    inventory = Inventory(mode="kubernetes", nodes=(old, new, unknown))
+    cuda13 = entry("ft", "required", facts={"hub_major": 6, "cuda": "13.0"})
+    by_key = keys(placement_choices(cuda13, inventory))
+    assert not by_key["node:old"].enabled
+    assert by_key["node:old"].reason == (
+        "old is limited to CUDA 12.4 by its driver; this environment needs CUDA 13.0"
+    )
+    assert not by_key["model:NVIDIA-A100"].enabled
+    assert by_key["node:new"].enabled and by_key["node:unknown"].enabled
+    assert by_key["auto"].free == 2  # the old node's GPUs are not counted
+    # an environment without CUDA facts is offered every node, as before
+    assert keys(placement_choices(entry("plain-gpu", "required"), inventory))["node:old"].enabled
+    # and the start is refused with the same reason
+    with pytest.raises(SelectionError, match="limited to CUDA 12.4 by its driver"):
+        parse_selection({"image": "ft", "gpu": "node:old"},
+                        spawn_choices([cuda13], inventory))  # fmt: skip

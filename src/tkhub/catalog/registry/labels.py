@@ -7,6 +7,7 @@ reason: the sync skips that image and reports it; it never stops the sync.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from pydantic import ValidationError
@@ -67,6 +68,29 @@ def _text(labels: Mapping[str, str], name: str, fallback: str) -> str:
     return (labels.get(PREFIX + name) or labels.get(OCI + fallback) or "").strip()
 
 
+_FACT_FORMS = {
+    "hub-major": (re.compile(r"^\d{1,2}$"), "a JupyterHub major version such as 5"),
+    "cuda": (re.compile(r"^\d+\.\d+$"), "a CUDA version such as 12.8"),
+    "cuda-archs": (re.compile(r"^sm_\d+[a-z]?(,sm_\d+[a-z]?)*$"), "a list such as sm_80,sm_90"),
+}
+
+
+def _facts(labels: Mapping[str, str]) -> dict[str, object]:
+    """The build check's facts; a malformed one is a LabelError like any label."""
+    found: dict[str, str] = {}
+    for name, (form, example) in _FACT_FORMS.items():
+        value = labels.get(PREFIX + name, "").strip()
+        if value and not form.match(value):
+            raise LabelError(PREFIX + name, f"{value!r} is not {example}")
+        if value:
+            found[name] = value
+    return {
+        "hub_major": int(found["hub-major"]) if "hub-major" in found else None,
+        "cuda": found.get("cuda"),
+        "cuda_archs": found["cuda-archs"].split(",") if "cuda-archs" in found else [],
+    }
+
+
 def require_jupyter(labels: Mapping[str, str]) -> None:
     if labels.get(COMPATIBLE, "").strip().lower() != "true":
         raise NotJupyter(COMPATIBLE, "missing or not 'true': not a Jupyter image")
@@ -90,6 +114,7 @@ def entry_from_labels(name: str, reference: str, labels: Mapping[str, str]) -> I
             "cpu_limit": _quantity(labels, "cpu-limit"),
             "mem_limit": _quantity(labels, "mem-limit"),
         },
+        "facts": _facts(labels),
     }
     try:
         return ImageCreate.model_validate(fields)

@@ -68,3 +68,34 @@ def test_bad_values_name_the_label_and_the_reason(label: str, value: str, reason
         entry_from_labels("lab", REF, {**BASE, f"io.thinkube.jupyter.{label}": value})
     assert caught.value.label == f"io.thinkube.jupyter.{label}"
     assert reason in str(caught.value)
+
+
+def test_the_build_checks_facts_are_kept() -> None:
+    entry = entry_from_labels(
+        "gpu-lab",
+        REF,
+        {
+            **BASE,
+            "io.thinkube.jupyter.hub-major": "6",
+            "io.thinkube.jupyter.cuda": "13.0",
+            "io.thinkube.jupyter.cuda-archs": "sm_80,sm_90,sm_100a",
+        },
+    )
+    assert entry.facts.hub_major == 6 and entry.facts.cuda == "13.0"
+    assert entry.facts.cuda_archs == ["sm_80", "sm_90", "sm_100a"]
+    assert entry_from_labels("lab", REF, BASE).facts.model_dump() == {
+        "python": None, "hub_major": None, "cuda": None, "cuda_archs": []
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "reason"),
+    [
+        ("hub-major", "six", "'six' is not a JupyterHub major version"),
+        ("cuda", "12", "'12' is not a CUDA version"),
+        ("cuda-archs", "sm_80;sm_90", "is not a list such as sm_80,sm_90"),
+    ],
+)
+def test_a_malformed_fact_skips_the_image(label: str, value: str, reason: str) -> None:
+    with pytest.raises(LabelError, match=reason):
+        entry_from_labels("lab", REF, {**BASE, f"io.thinkube.jupyter.{label}": value})
