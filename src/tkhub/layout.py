@@ -7,7 +7,8 @@ A user's home is ``<data>/users/<escaped>/``. Inside it::
     thinkube/notebooks/examples/   editable copies of examples
     thinkube/datasets  -> <data>/shared/datasets   shared, persistent
     thinkube/models    -> <data>/shared/models     shared, persistent
-    thinkube/examples-repo/        read-only synced examples
+    thinkube/examples-repo -> <data>/shared/examples-repo   the synced examples (read-only)
+    thinkube/notebooks/templates -> ../examples-repo/current
     scratch/                       emptied when the server stops
 
 Escaping keeps every username (``../x``, ``a/b``, unicode, 300 characters) to
@@ -32,7 +33,7 @@ DATASETS = Path("thinkube/datasets")
 MODELS = Path("thinkube/models")
 EXAMPLES_REPO = Path("thinkube/examples-repo")
 SCRATCH = Path("scratch")
-SHARED_NAMES = ("datasets", "models")
+SHARED_NAMES = ("datasets", "models", "examples-repo")  # links into <data>/shared
 # Where a new server opens: JupyterLab with its file browser in notebooks. The
 # server's root is ROOT, so the browser also reaches datasets, models, examples.
 DEFAULT_URL = f"/lab/tree/{NOTEBOOKS.relative_to(ROOT)}"
@@ -84,12 +85,16 @@ class UserLayout:
         return self.home / SCRATCH
 
     def own_dirs(self) -> list[Path]:
-        return [self.home / p for p in (NOTEBOOKS, EXAMPLES, EXAMPLES_REPO, SCRATCH)]
+        return [self.home / p for p in (NOTEBOOKS, EXAMPLES, SCRATCH)]
+
+
+WRITABLE_SHARED = ("datasets", "models")
 
 
 def ensure_shared(shared_dir: Path, gid: int | None = None) -> None:
     """``shared/{datasets,models}``: group-writable (setgid) when a shared group is given."""
-    for name in SHARED_NAMES:
+    (shared_dir / "examples-repo").mkdir(parents=True, exist_ok=True)  # the sync fills it
+    for name in WRITABLE_SHARED:
         path = shared_dir / name
         path.mkdir(parents=True, exist_ok=True)
         if gid is not None:
@@ -105,6 +110,8 @@ def ensure_layout(layout: UserLayout, uid: int | None = None, gid: int | None = 
         path.mkdir(parents=True, exist_ok=True)
     for name in SHARED_NAMES:
         link = layout.home / "thinkube" / name
+        if link.is_dir() and not link.is_symlink() and not any(link.iterdir()):
+            link.rmdir()  # an empty examples-repo/ made by an earlier release
         if not link.is_symlink() and not link.exists():
             link.symlink_to(layout.shared / name)
     if uid is not None:

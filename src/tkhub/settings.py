@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     account_prefix: str = Field(default="tk-", pattern=f"^{ACCOUNT_PREFIX_PATTERN}$")  # tk-alice
     log_level: str = "INFO"
     envs_dir: Path | None = None  # tkhub env create's root; default /opt/tkhub/envs as root
+    examples_git_url: str | None = None  # examples from this git repository (default: shipped)
+    examples_git_ref: str = "main"
+    examples_sync_hours: float = Field(default=24.0, ge=0)  # 0: only at start
 
     # Derived paths: one data directory holds all state.
     @property
@@ -83,6 +86,11 @@ class Settings(BaseSettings):
     @property
     def secrets_dir(self) -> Path:
         return self.data_dir / "secrets"
+
+    @property
+    def examples_dir(self) -> Path:
+        """The synced examples repository (``current`` -> the served copy)."""
+        return self.shared_dir / "examples-repo"
 
     @property
     def catalog_url(self) -> str:

@@ -6,6 +6,7 @@ Layers, bottom to top (docs/architecture.md)::
     gpu                                     the inventory model and readers
     catalog                                 the image catalog service and client
     environments                            definitions, locks, checks, image builds
+    examples                                the examples repository sync and delivery
     selection                               choices and the one parser
     spawnpage                               the spawn page
     spawner                                 what both spawners share
@@ -28,7 +29,7 @@ LAYERS = [
     {"errors", "quantity", "files", "settings", "layout", "__init__"},
     {"gpu"},
     {"catalog"},
-    {"environments"},
+    {"environments", "examples"},
     {"selection"},
     {"spawnpage"},
     {"spawner"},

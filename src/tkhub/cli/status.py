@@ -17,6 +17,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from tkhub.cli.common import DataDir, cli_token, hub_url, one_line, settings_from
+from tkhub.cli.examples import describe
+from tkhub.examples.repository import read_status
 from tkhub.local.inventory import local_inventory
 from tkhub.local.ledger import ledger_for
 from tkhub.settings import Settings
@@ -192,6 +194,9 @@ def status(data_dir: DataDir = None) -> None:
             culler = check_culler(http, base, token, settings.cull_idle_timeout)
             mark = "[green]ok[/green]" if culler.ok else "[red]FAIL[/red]"
             out.print(f"{'Culler:':<9} {mark}  {escape(culler.text)}", soft_wrap=True)
+            synced = read_status(settings.examples_dir)
+            mark = "[green]ok[/green]" if synced and synced.ok else "[red]FAIL[/red]"
+            out.print(f"{'Examples:':<9} {mark}  {escape(describe(synced))}", soft_wrap=True)
             servers = active_servers(http, base, token)
         except HubRefused as e:
             out.print(f"[red]Servers:[/red] {escape(str(e))}", soft_wrap=True)

@@ -79,7 +79,10 @@ def _cuda():
         flags = torch._C._cuda_getArchFlags() or ""  # compiled archs, without a GPU
     except Exception:  # noqa: BLE001
         flags = " ".join(torch.cuda.get_arch_list())
-    archs = sorted({f for f in flags.split() if f.startswith("sm_")})
+    archs = sorted(
+        {f for f in flags.split() if f.startswith("sm_")},
+        key=lambda a: int("".join(c for c in a if c.isdigit()) or 0),
+    )
     return {"cuda": torch.version.cuda, "archs": archs}
 
 

@@ -31,6 +31,7 @@ from tkhub.spawnpage.render import use_hub_templates
 CATALOG_SERVICE = "catalog"
 CULLER_SERVICE = "idle-culler"
 CLI_SERVICE = "tkhub-cli"
+EXAMPLES_SERVICE = "examples-sync"
 PROXY = "configurable-http-proxy"
 
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
@@ -95,6 +96,14 @@ def _services(
             "environment": catalog_environment(settings),
         },
         {"name": CLI_SERVICE, "api_token": ensure_secret(settings, CLI_TOKEN)},
+        {
+            "name": EXAMPLES_SERVICE,
+            "command": [sys.executable, "-m", "tkhub.local.examples_service"],
+            "environment": {
+                "TKHUB_DATA_DIR": str(settings.data_dir),
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),  # git
+            },
+        },
     ]
     roles: list[dict[str, Any]] = [
         {"name": "user", "scopes": ["self", "access:services"]},

@@ -18,6 +18,8 @@ import asyncio
 import functools
 import os
 import pwd
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +157,8 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
     # Kept across hub restarts through get_state/load_state.
     _gpu_uuids: list[str]
     _environment_name: str = ""
+    _examples_folder: str | None = None
+    _examples_note: str = ""  # what the examples delivery did, for the spawn's progress
     _selection_env: dict[str, str]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -246,6 +250,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         )
         self._gpu_uuids = [d.uuid for d in devices]
         self._environment_name = entry.name
+        self._examples_folder = entry.examples
         self._selection_env = {**gpu_environment(devices), "TKHUB_ENVIRONMENT": entry.name}
         self.cmd = [str(python), "-m", "jupyterhub.singleuser"]
         self.notebook_dir = str(self.layout.root)
@@ -275,8 +280,38 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         env.update(self._selection_env)
         return env
 
+    def _deliver_examples(self) -> str:
+        """Copy the environment's examples into notebooks/examples, as the user; a
+        line for the spawn's progress. Never raises: a spawn never fails for it."""
+        folder = self._examples_folder
+        if not folder:
+            return ""
+        repo = Path(self.data_dir) / "shared" / "examples-repo" / "current"
+        cmd = [sys.executable, "-m", "tkhub.examples.delivery", "--repo", str(repo),
+               "--folder", folder, "--notebooks", str(self.layout.notebooks)]  # fmt: skip
+        preexec = set_user_setuid(self.account_name) if self.run_as_system_users else None
+        try:
+            done = subprocess.run(
+                cmd, preexec_fn=preexec, capture_output=True, text=True, timeout=60,
+                cwd="/", check=False,
+            )  # fmt: skip
+            said = (done.stdout.strip().splitlines() or [done.stderr.strip()[-300:]])[-1]
+        except (OSError, subprocess.SubprocessError) as e:
+            said = f"error: {e}"
+        if said.startswith("error:") or not said:
+            self.log.warning("%s: examples not delivered: %s", self._log_name, said)
+            reason = said.removeprefix("error: ")
+            return f"Examples could not be updated ({reason}); your server starts anyway."
+        self.log.info("%s: %s", self._log_name, said)
+        return said
+
+    async def progress(self) -> Any:
+        if self._examples_note:
+            yield {"progress": 40, "message": self._examples_note}
+
     async def start(self) -> Any:
         try:
+            self._examples_note = await asyncio.to_thread(self._deliver_examples)
             return await super().start()
         except BaseException:
             await asyncio.to_thread(self._release)

@@ -1,0 +1,27 @@
+"""Examples: a synced repository (``repository``) and per-user, per-environment
+copies that never overwrite a user's work (``delivery``). See docs/examples.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tkhub.examples.repository import SyncStatus, sync
+from tkhub.settings import Settings
+
+
+def shipped_examples() -> Path:
+    """The examples shipped with tkhub: in the installed package, or in this checkout."""
+    packaged = Path(__file__).with_name("shipped")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "examples" / "notebooks"
+
+
+def sync_examples(settings: Settings) -> SyncStatus:
+    """Sync the configured source (a git URL, or the shipped examples) into place."""
+    return sync(
+        settings.examples_dir,
+        shipped=shipped_examples(),
+        git_url=settings.examples_git_url,
+        ref=settings.examples_git_ref,
+    )

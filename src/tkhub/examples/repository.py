@@ -1,0 +1,172 @@
+"""The synced examples repository: fetched whole, validated, then swapped in at once.
+
+Layout under ``root`` (``<data>/shared/examples-repo`` on one machine, the examples
+volume in a cluster)::
+
+    current -> versions/<id>     what servers and users read (a symlink)
+    versions/<id>/               one complete, validated copy; read-only
+    sync.json                    the last sync: when, from where, which commit, result
+
+A sync fills ``versions/.incoming-*``, validates it, renames it to its id and points
+``current`` at it with one ``rename``: a reader sees the old tree or the new one,
+never half of either. A failing sync leaves ``current`` as it was and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+
+from tkhub.files import write_atomic
+
+CURRENT = "current"
+VERSIONS = "versions"
+STATUS = "sync.json"
+MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
+GIT_TIMEOUT = 300.0
+
+
+class SyncFailed(RuntimeError):
+    """The sync did not change the served copy; ``str()`` says why."""
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    finished_at: str
+    source: str
+    revision: str
+    ok: bool
+    message: str
+    files: int = 0
+
+
+def current(root: Path) -> Path:
+    """The served copy (``root/current``), whatever version it points at."""
+    return root / CURRENT
+
+
+def read_status(root: Path) -> SyncStatus | None:
+    try:
+        return SyncStatus(**json.loads((root / STATUS).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def validate_tree(tree: Path) -> int:
+    """Check every notebook (valid nbformat, outputs stripped) and the size limits;
+    the number of files, or SyncFailed naming the first problem."""
+    total, count = 0, 0
+    for path in sorted(tree.rglob("*")):
+        rel = path.relative_to(tree)
+        if rel.parts[0] == ".git" or not path.is_file() or path.is_symlink():
+            continue
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SyncFailed(f"{rel} is {size // 2**20} MiB; a file may have at most "
+                             f"{MAX_FILE_BYTES // 2**20} MiB")  # fmt: skip
+        total, count = total + size, count + 1
+        if total > MAX_TOTAL_BYTES:
+            raise SyncFailed(f"the examples exceed {MAX_TOTAL_BYTES // 2**20} MiB in all")
+        if path.suffix == ".ipynb":
+            _check_notebook(path, rel)
+    if count == 0:
+        raise SyncFailed("the source holds no files")
+    return count
+
+
+def _check_notebook(path: Path, rel: Path) -> None:
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+    except Exception as e:  # noqa: BLE001 - nbformat raises many kinds; all mean "invalid"
+        raise SyncFailed(f"{rel} is not a valid notebook ({type(e).__name__}: {e})"[:400]) from e
+    for cell in notebook.cells:
+        if cell.get("cell_type") == "code" and (cell.get("outputs") or cell.get("execution_count")):
+            raise SyncFailed(f"{rel} has outputs; strip them (jupyter nbconvert --clear-output)")
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
+            timeout=GIT_TIMEOUT, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SyncFailed(f"git {args[0]}: {e}") from e
+    if done.returncode != 0:
+        raise SyncFailed(f"git {args[0]} failed: {done.stderr.strip()[-400:]}")
+    return done.stdout.strip()
+
+
+def fetch_git(url: str, ref: str, into: Path) -> str:
+    """A shallow clone of ``ref`` into ``into`` (without .git); the commit id."""
+    _git("clone", "--quiet", "--depth", "1", "--branch", ref, "--", url, str(into))
+    commit = _git("rev-parse", "HEAD", cwd=into)
+    shutil.rmtree(into / ".git")
+    return commit
+
+
+def copy_shipped(source: Path, into: Path) -> str:
+    shutil.copytree(source, into, symlinks=False)
+    return "shipped"
+
+
+def _make_readable(tree: Path) -> None:
+    """Read-only for everyone (users get a view, never a writable copy)."""
+    for dirpath, _dirs, files in os.walk(tree):
+        os.chmod(dirpath, 0o755)
+        for name in files:
+            os.chmod(os.path.join(dirpath, name), 0o444)
+
+
+def _swap(root: Path, version: Path) -> None:
+    link = root / f".{CURRENT}-{secrets.token_hex(4)}"
+    link.symlink_to(version.relative_to(root))
+    os.replace(link, current(root))  # rename(2): readers see one tree or the other
+
+
+def _prune(root: Path, keep: Path) -> None:
+    """Versions other than the served one; a reader that resolved an old one keeps
+    its open files (removal only unlinks)."""
+    for old in (root / VERSIONS).iterdir():
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def sync(root: Path, *, shipped: Path, git_url: str | None = None, ref: str = "main") -> SyncStatus:
+    """Fetch, validate and serve the examples; the status recorded (ok or not)."""
+    source = f"{git_url}@{ref}" if git_url else "shipped examples"
+    (root / VERSIONS).mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    incoming = root / VERSIONS / f".incoming-{secrets.token_hex(4)}"
+    try:
+        revision = fetch_git(git_url, ref, incoming) if git_url else copy_shipped(shipped, incoming)
+        files = validate_tree(incoming)
+        _make_readable(incoming)
+        version = root / VERSIONS / f"{int(time.time())}-{secrets.token_hex(3)}"
+        incoming.rename(version)
+        _swap(root, version)
+        _prune(root, version)
+        status = SyncStatus(_now(), source, revision, True, f"{files} files", files)
+    except SyncFailed as e:
+        kept = "the last good copy is kept" if current(root).exists() else "no copy yet"
+        status = SyncStatus(_now(), source, "", False, f"{e}; {kept}")
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    write_atomic(root / STATUS, json.dumps(asdict(status), indent=2), mode=0o644)
+    return status
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
