@@ -87,8 +87,9 @@ def test_first_sync_update_and_broken_updates_keep_the_last_good_copy(upstream, 
     assert read_status(root) == bad  # tkhub status reads this
 
     git(repo, "rm", "-q", "scipy/broken.ipynb")
-    with_output = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "1", execution_count=1, outputs=[nbformat.v4.new_output("execute_result", {"text/plain": "1"}, execution_count=1)])])  # fmt: skip
+    result = nbformat.v4.new_output("execute_result", {"text/plain": "1"}, execution_count=1)
+    ran = nbformat.v4.new_code_cell("1", execution_count=1, outputs=[result])
+    with_output = nbformat.v4.new_notebook(cells=[ran])
     commit(repo, {"scipy/run.ipynb": nbformat.writes(with_output)}, "outputs")
     outputs = sync(root, shipped=SHIPPED, git_url=url, ref="main")
     assert not outputs.ok and "scipy/run.ipynb has outputs" in outputs.message
