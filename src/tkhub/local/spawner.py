@@ -251,6 +251,8 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         self._gpu_uuids = [d.uuid for d in devices]
         self._environment_name = entry.name
         self._examples_folder = entry.examples
+        # before the server starts, as the user; a failure is a note, never a refusal
+        self._examples_note = await asyncio.to_thread(self._deliver_examples)
         self._selection_env = {**gpu_environment(devices), "TKHUB_ENVIRONMENT": entry.name}
         self.cmd = [str(python), "-m", "jupyterhub.singleuser"]
         self.notebook_dir = str(self.layout.root)
@@ -311,7 +313,6 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
 
     async def start(self) -> Any:
         try:
-            self._examples_note = await asyncio.to_thread(self._deliver_examples)
             return await super().start()
         except BaseException:
             await asyncio.to_thread(self._release)
