@@ -14,12 +14,15 @@ never half of either. A failing sync leaves ``current`` as it was and says why.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +34,7 @@ from tkhub.files import write_atomic
 CURRENT = "current"
 VERSIONS = "versions"
 STATUS = "sync.json"
+LOCK = ".sync.lock"
 MAX_FILE_BYTES = 25 * 1024 * 1024
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
 GIT_TIMEOUT = 300.0
@@ -144,8 +148,26 @@ def _prune(root: Path, keep: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def _one_sync_at_a_time(root: Path) -> Iterator[None]:
+    """Syncs of one root take turns (the service and a manual sync; a CronJob and the
+    install Job): one's pruning must not remove the other's new version."""
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def sync(root: Path, *, shipped: Path, git_url: str | None = None, ref: str = "main") -> SyncStatus:
     """Fetch, validate and serve the examples; the status recorded (ok or not)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _one_sync_at_a_time(root):
+        return _sync(root, shipped, git_url, ref)
+
+
+def _sync(root: Path, shipped: Path, git_url: str | None, ref: str) -> SyncStatus:
     source = f"{git_url}@{ref}" if git_url else "shipped examples"
     (root / VERSIONS).mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
@@ -170,3 +192,20 @@ def sync(root: Path, *, shipped: Path, git_url: str | None = None, ref: str = "m
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tkhub.examples --root DIR [--git-url URL --ref REF]``: one sync (the
+    Kubernetes Job and CronJob run it with the examples volume at DIR)."""
+    import argparse
+
+    from tkhub.examples import shipped_examples
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--git-url", default=None)
+    parser.add_argument("--ref", default="main")
+    args = parser.parse_args(argv)
+    status = sync(args.root, shipped=shipped_examples(), git_url=args.git_url, ref=args.ref)
+    print(json.dumps(asdict(status)))
+    return 0 if status.ok else 1

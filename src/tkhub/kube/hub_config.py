@@ -62,6 +62,7 @@ def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
     c.TkKubeSpawner.catalog_url = catalog_url
     c.TkKubeSpawner.catalog_token = _catalog_token(env)
     configure_user_files(c, names)
+    c.TkKubeSpawner.examples_image = env.get("TKHUB_EXAMPLES_IMAGE", "")
     scopes = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
     scopes[CATALOG_ADMIN_SCOPE] = {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
     c.JupyterHub.custom_scopes = scopes

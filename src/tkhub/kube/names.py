@@ -36,6 +36,12 @@ SHARED_VOLUMES: tuple[SharedVolume, ...] = (
     SharedVolume("models", str(layout.MODELS)),
     SharedVolume("examples", str(layout.EXAMPLES_REPO), read_only=True),
 )
+EXAMPLES_VOLUME = next(v for v in SHARED_VOLUMES if v.key == "examples")
+NOTEBOOKS_VOLUME = next(v for v in SHARED_VOLUMES if v.key == "notebooks")
+# Where the examples sync (Job, CronJob) and the delivery (init container) mount the
+# same claims the servers mount under ~/thinkube.
+EXAMPLES_MOUNT = "/tkhub/examples"
+NOTEBOOKS_MOUNT = "/tkhub/notebooks"
 SCRATCH_SUBDIR = str(layout.SCRATCH)
 SCRATCH_VOLUME = "scratch"
 USER_SUBPATH = "{username}"
@@ -102,6 +108,19 @@ class Names:
     def verify_gpu_pod(self) -> str:
         return f"{self.release}-verify-gpu"
 
+    @property
+    def examples_sync(self) -> str:
+        """The install-time Job, and the CronJob (same pod) that syncs the examples."""
+        return f"{self.release}-examples-sync"
+
+    @property
+    def verify_examples_job(self) -> str:
+        return f"{self.release}-verify-examples"
+
+    @property
+    def verify_examples_pod(self) -> str:
+        return f"{self.release}-verify-examples-read"
+
     def labels(self, component: str) -> dict[str, str]:
         return {
             "app.kubernetes.io/name": "tkhub",
@@ -135,3 +154,38 @@ def singleuser_volumes(names: Names) -> tuple[list[dict], list[dict]]:
         mounts.append(mount)
     mounts.append({"name": SCRATCH_VOLUME, "mountPath": f"{HOME}/{SCRATCH_SUBDIR}"})
     return volumes, mounts
+
+
+def examples_volumes(names: Names, *, with_notebooks: bool) -> tuple[list[dict], list[dict]]:
+    """The examples claim (and the user's notebooks) for the sync and delivery pods:
+    the very claims and subPath ``singleuser_volumes`` gives the servers."""
+    chosen = [EXAMPLES_VOLUME, *([NOTEBOOKS_VOLUME] if with_notebooks else [])]
+    volumes = [
+        {"name": v.key, "persistentVolumeClaim": {"claimName": names.pvc(v.key)}} for v in chosen
+    ]
+    mounts: list[dict] = [{"name": EXAMPLES_VOLUME.key, "mountPath": EXAMPLES_MOUNT}]
+    if with_notebooks:
+        mounts[0]["readOnly"] = True
+        mounts.append(
+            {"name": NOTEBOOKS_VOLUME.key, "mountPath": NOTEBOOKS_MOUNT, "subPath": USER_SUBPATH}
+        )
+    return volumes, mounts
+
+
+def examples_init_container(image: str, folder: str) -> dict:
+    """Delivers the environment's examples into the user's notebooks before the server
+    starts, as the server's user; it never fails the pod (delivery exits 0)."""
+    _, mounts = examples_volumes(Names("unused"), with_notebooks=True)
+    return {
+        "name": "examples",
+        "image": image,
+        "command": [
+            "python", "-m", "tkhub.examples.delivery",
+            "--repo", f"{EXAMPLES_MOUNT}/current", "--folder", folder,
+            "--notebooks", NOTEBOOKS_MOUNT,
+        ],
+        "volumeMounts": mounts,
+        "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
+                            "allowPrivilegeEscalation": False},
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}},
+    }  # fmt: skip

@@ -17,11 +17,12 @@ from contextlib import suppress
 from typing import Any, NoReturn
 
 from kubespawner import KubeSpawner
-from traitlets import Float
+from traitlets import Float, Unicode
 
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.model import Inventory
 from tkhub.kube.inventory import read_inventory
+from tkhub.kube.names import examples_init_container
 from tkhub.kube.placement import kubespawner_overrides
 from tkhub.kube.podstatus import StartFailure, gpu_shortage_seen, start_failure
 from tkhub.quantity import QuantityError, cpu_cores, memory_bytes
@@ -40,6 +41,7 @@ SELECTION_TRAITS = (
     "node_selector",
     "tolerations",
     "environment",
+    "init_containers",
 )
 
 
@@ -65,6 +67,18 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
         KubeSpawner's reflectors; no extra API calls) are checked for a failure.
 
             c.TkKubeSpawner.fail_fast_poll_seconds = 0.25
+        """,
+    )
+
+    examples_image = Unicode(
+        "",
+        config=True,
+        help="""
+        Image of the init container that delivers the environment's examples into the
+        user's notebooks before the server starts (the hub image: it carries tkhub).
+        Empty: no delivery. ``tkhub deploy`` sets it to the hub image.
+
+            c.TkKubeSpawner.examples_image = "registry.example.org/thinkube/tkhub-hub:1.0"
         """,
     )
 
@@ -112,6 +126,11 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
             )
         self._reset_selection_traits()
         self.image = entry.image
+        if entry.examples and self.examples_image:
+            self.init_containers = [
+                *self.init_containers,
+                examples_init_container(self.examples_image, entry.examples),
+            ]
         self._apply_resources(selection)
         try:
             overrides = kubespawner_overrides(selection.placement, inventory)

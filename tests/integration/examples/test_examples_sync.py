@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -149,3 +150,14 @@ def test_readers_never_see_half_a_tree(tmp_path):
     for t in threads:
         t.join()
     assert not problems, problems[:3]
+
+
+def test_syncs_at_the_same_time_take_turns(tmp_path):
+    """The service and a manual sync (or a CronJob and the install Job) at once: every
+    sync succeeds and ``current`` points at a whole version."""
+    root = tmp_path / "examples-repo"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: sync(root, shipped=SHIPPED), range(8)))
+    assert all(r.ok for r in results), [r.message for r in results if not r.ok]
+    assert (current(root) / "common" / "where-things-live.ipynb").is_file()
+    assert [p.name for p in (root / "versions").iterdir()] == [current(root).resolve().name]

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import os
 import re
@@ -30,6 +31,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +152,8 @@ class Cluster:
             self._spawn(self._bind(obj))
         elif plural == "deployments":
             self._spawn(self._deployment_ready(obj))
+        elif plural == "jobs":
+            self._spawn(self._run_job(obj))
 
     async def event(self, pod: Obj, reason: str, message: str, type_: str = "Normal") -> None:
         meta = pod["metadata"]
@@ -408,9 +412,38 @@ class Cluster:
         env["JUPYTERHUB_SERVICE_URL"] = env.get("JUPYTERHUB_SERVICE_URL", "").replace("0.0.0.0", ip)
         return env
 
+    async def _init_containers(self, ns: str, name: str, pod: Obj) -> bool:
+        """Run each init container to its end first, as the kubelet does; False (the pod
+        failed, Init:Error) when one exits non-zero."""
+        home = self.root / "pods" / ns / name / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        for init in pod["spec"].get("initContainers") or []:
+            mounts = self._mounts(pod, init, home)
+            image = self.images[init["image"]]
+            argv = list(init.get("command") or image.entrypoint) + list(init.get("args") or [])
+            argv = [self._rewrite(a, mounts, "127.0.0.1") for a in argv]
+            env = self._environment(pod, init, mounts, "127.0.0.1", home)
+            log = self.root / "pods" / ns / name / f"init-{init['name']}.txt"
+            with open(log, "wb") as out:
+                process = await asyncio.create_subprocess_exec(
+                    *argv, cwd=str(home), env=env, stdout=out, stderr=asyncio.subprocess.STDOUT
+                )
+                code = await process.wait()
+            if code != 0:
+
+                def failed(p: Obj, code: int = code) -> None:
+                    p["status"]["phase"] = "Failed"
+                    p["status"]["reason"] = f"Init:Error (exit {code})"
+
+                await self._update_pod(ns, name, failed)
+                return False
+        return True
+
     async def _kubelet(self, ns: str, name: str) -> None:
         pod = self.api.store.get("pods", ns, name)  # type: ignore[union-attr]
         if pod is None or not await self._pull(ns, name, pod):
+            return
+        if not await self._init_containers(ns, name, pod):
             return
         container = pod["spec"]["containers"][0]
         ports = [p["containerPort"] for p in container.get("ports") or []] or [8888]
@@ -530,6 +563,37 @@ class Cluster:
         await self.api.store.update(
             "persistentvolumeclaims", meta["namespace"], meta["name"], bound
         )  # type: ignore[union-attr]
+
+    async def _run_job(self, job: Obj) -> None:
+        """The Job controller, for one pod: create it from the template, follow it,
+        record Complete or Failed on the Job (backoffLimit retries are not emulated)."""
+        meta = job["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        pod_name = f"{name}-{os.urandom(3).hex()}"
+        template = copy.deepcopy(job["spec"]["template"])
+        labels = {**(template.get("metadata") or {}).get("labels", {}), "job-name": name}
+        pod = {"apiVersion": "v1", "kind": "Pod", "spec": template["spec"],
+               "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
+                            "uid": str(uuid.uuid4())}}  # fmt: skip
+        pod["status"] = {"phase": "Pending"}
+        await self.api.store.put("pods", pod)  # type: ignore[union-attr]  # scheduled on ADDED
+        while True:
+            current = self.api.store.get("pods", ns, pod_name)  # type: ignore[union-attr]
+            phase = ((current or {}).get("status") or {}).get("phase")
+            if current is None or phase in ("Succeeded", "Failed"):
+                break
+            await asyncio.sleep(0.1)
+        done = "Complete" if phase == "Succeeded" else "Failed"
+
+        def finished(j: Obj) -> None:
+            j.setdefault("status", {}).update(
+                {
+                    "succeeded" if done == "Complete" else "failed": 1,
+                    "conditions": [{"type": done, "status": "True"}],
+                }  # fmt: skip
+            )
+
+        await self.api.store.update("jobs", ns, name, finished)  # type: ignore[union-attr]
 
     async def _deployment_ready(self, dep: Obj) -> None:
         await asyncio.sleep(0.05)

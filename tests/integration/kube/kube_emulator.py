@@ -57,6 +57,8 @@ RESOURCES = {
         Resource("rbac.authorization.k8s.io/v1", "roles", "Role", True),
         Resource("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding", True),
         Resource("storage.k8s.io/v1", "storageclasses", "StorageClass", False),
+        Resource("batch/v1", "jobs", "Job", True),
+        Resource("batch/v1", "cronjobs", "CronJob", True),
     )
 }
 

@@ -25,6 +25,7 @@ VENV_BIN = Path(sys.executable).parent
 NAMESPACE = "tkhub"
 LAB_IMAGE = "registry.example.org/thinkube/tk-jupyter:1.0"
 BROKEN_IMAGE = "registry.example.org/thinkube/does-not-exist:1.0"
+HUB_IMAGE = "registry.example.org/thinkube/tkhub-hub:1.0"  # tkhub: examples sync, delivery
 BUSYBOX = "busybox:1.36"
 CUDA = "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
 
@@ -74,6 +75,7 @@ def images(root: Path) -> dict[str, Image]:
     lab_env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "JUPYTER_CONFIG_DIR": str(config)}
     return {
         LAB_IMAGE: Image(env=lab_env),
+        HUB_IMAGE: Image(env=lab_env),
         BUSYBOX: Image(entrypoint=["sh"]),
         CUDA: Image(entrypoint=["sh"]),
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kube_cluster import make_root, remove_root
-from kube_support import ADMIN_TOKEN, BUSYBOX, CUDA, Hub, Kube, start_hub, stop_hub
+from kube_support import ADMIN_TOKEN, BUSYBOX, CUDA, HUB_IMAGE, Hub, Kube, start_hub, stop_hub
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -59,9 +59,19 @@ def write_config(path: Path, namespace: str, storage_class: str = "rwx", **extra
         "storage": {"class": storage_class, **extra},
         "verify_image": BUSYBOX,
         "gpu": {"verify_image": CUDA},
+        "hub": {"image": HUB_IMAGE},
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def wait_for_job(kube: Kube, name: str, namespace: str) -> dict:
+    for _ in range(600):
+        job = kube.get("jobs", name, namespace) or {}
+        if (job.get("status") or {}).get("conditions"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {name} did not finish")
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -207,6 +217,12 @@ def test_apply_verify_uninstall(kube: Kube, deploy_hub: Hub, workdir: Path, fake
     for key in ("notebooks", "datasets", "models", "examples"):
         assert wait_for_phase(kube, names.pvc(key), namespace) == "Bound"
     assert kube.get("clusterroles", names.inventory_cluster_role, "") is not None
+    # the install Job synced the examples into the very claim the servers mount
+    job = wait_for_job(kube, names.examples_sync, namespace)
+    assert job["status"].get("succeeded") == 1, job
+    served = kube.root / "volumes" / namespace / names.pvc("examples") / "current"
+    assert (served / "common" / "where-things-live.ipynb").is_file()
+    assert kube.get("cronjobs", names.examples_sync, namespace)["spec"]["schedule"]
 
     # applying again is an update, not a conflict
     code, output = cli("apply", "-f", str(config), "-o", str(out_dir), *kubeconfig)
@@ -214,14 +230,18 @@ def test_apply_verify_uninstall(kube: Kube, deploy_hub: Hub, workdir: Path, fake
 
     stand_in_for_chart(kube, deploy_hub, namespace)
     code, output = cli("verify", "-f", str(config), *kubeconfig)
-    assert code == 0, output
+    logs = "\n".join(p.read_text()[-800:] for p in (kube.root / "pods").rglob("log.txt")
+                     if "examples" in str(p))  # fmt: skip
+    assert code == 0, output + logs
     assert "FAIL" not in output
     assert "written on cpu-a, read back on cpu-b" in output
     assert "gpu-1: GPU 0: NVIDIA H100" in output
     assert "/hub/login answers 200" in output
     assert "image(s)" in output
-    # probe pods are gone
-    assert not [p for p in kube.emulator.store.list("pods", namespace)]
+    assert "the servers' examples volume holds the examples" in output
+    # probe pods are gone (a Job's pod stays, as the Job's own record)
+    pods = kube.emulator.store.list("pods", namespace)
+    assert not [p for p in pods if "job-name" not in p["metadata"].get("labels", {})]
 
     code, output = cli("uninstall", "-f", str(config), *kubeconfig)
     assert code == 0, output

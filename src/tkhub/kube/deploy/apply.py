@@ -42,6 +42,8 @@ async def apply(
     progress(f"rendered manifests and values into {out_dir}")
     objects = render_manifests(cfg)
     for index, obj in enumerate(objects, 1):
+        if obj["kind"] == "Job":  # a one-shot whose pod template cannot change: run anew
+            await api.delete("Job", obj["metadata"]["name"], obj["metadata"]["namespace"])
         await api.apply(obj)
         meta = obj["metadata"]
         where = f"{meta['namespace']}/" if "namespace" in meta else ""

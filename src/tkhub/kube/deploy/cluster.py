@@ -83,6 +83,14 @@ class Hub(_Model):
     cull_idle_timeout: int = 3600
 
 
+class Examples(_Model):
+    """Where the examples come from: the ones shipped in the hub image, or a git URL."""
+
+    git_url: str | None = None
+    ref: str = "main"
+    schedule: str = "17 3 * * *"  # the CronJob's; daily by default
+
+
 class ClusterConfig(_Model):
     namespace: str = Field("tkhub", pattern=DNS_LABEL)
     release: str = Field("tkhub", pattern=DNS_LABEL)
@@ -95,6 +103,7 @@ class ClusterConfig(_Model):
     keycloak: Keycloak
     registries: list[Registry] = Field(default_factory=list)
     gpu: Gpu = Field(default_factory=Gpu)
+    examples: Examples = Field(default_factory=Examples)
     verify_image: str = "busybox:1.36"
 
     @property

@@ -45,6 +45,8 @@ KINDS: dict[str, Kind] = {
     "ClusterRole": Kind("apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     "ClusterRoleBinding": Kind("apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     "StorageClass": Kind("apis/storage.k8s.io/v1", "storageclasses", False),
+    "Job": Kind("apis/batch/v1", "jobs", True),
+    "CronJob": Kind("apis/batch/v1", "cronjobs", True),
 }
 
 

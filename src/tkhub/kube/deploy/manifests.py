@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tkhub.kube.deploy.cluster import ClusterConfig
-from tkhub.kube.names import SHARED_VOLUMES, Names
+from tkhub.kube.names import EXAMPLES_MOUNT, SHARED_VOLUMES, Names, examples_volumes
 
 Manifest = dict[str, Any]
 CATALOG_DATA = "/var/lib/tkhub"
@@ -185,6 +185,64 @@ def catalog_service(cfg: ClusterConfig) -> Manifest:
     }
 
 
+def examples_sync_pod(cfg: ClusterConfig) -> dict[str, Any]:
+    """The pod template of the examples sync: the hub image (it carries tkhub and the
+    shipped examples) with the examples claim the servers mount. A Job's pod does not
+    start before its volume is bound, so the sync never runs against no volume."""
+    names = cfg.names
+    volumes, mounts = examples_volumes(names, with_notebooks=False)
+    command = ["python", "-m", "tkhub.examples", "--root", EXAMPLES_MOUNT]
+    if cfg.examples.git_url:
+        command += ["--git-url", cfg.examples.git_url, "--ref", cfg.examples.ref]
+    return {
+        "metadata": {"labels": names.labels("examples")},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsUser": 1000, "fsGroup": 1000},
+            "containers": [
+                {
+                    "name": "sync",
+                    "image": cfg.hub.image,
+                    "command": command,
+                    "volumeMounts": mounts,
+                    "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+                }
+            ],
+            "volumes": volumes,
+        },
+    }
+
+
+def examples_sync_job(cfg: ClusterConfig, name: str | None = None) -> Manifest:
+    """The sync at install (``apply``), and the one ``verify`` runs."""
+    names = cfg.names
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(names, name or names.examples_sync, "examples"),
+        "spec": {
+            "backoffLimit": 2,
+            "ttlSecondsAfterFinished": 86400,
+            "template": examples_sync_pod(cfg),
+        },
+    }
+
+
+def examples_sync_cronjob(cfg: ClusterConfig) -> Manifest:
+    names = cfg.names
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _meta(names, names.examples_sync, "examples"),
+        "spec": {
+            "schedule": cfg.examples.schedule,
+            "concurrencyPolicy": "Forbid",
+            "jobTemplate": {"spec": {"backoffLimit": 2, "template": examples_sync_pod(cfg)}},
+        },
+    }
+
+
 def render_manifests(cfg: ClusterConfig) -> list[Manifest]:
     """Everything tkhub applies itself, in apply order (namespace first)."""
     objects = [namespace(cfg), *shared_pvcs(cfg)]
@@ -198,5 +256,7 @@ def render_manifests(cfg: ClusterConfig) -> list[Manifest]:
         inventory_cluster_role_binding(cfg),
         catalog_deployment(cfg),
         catalog_service(cfg),
+        examples_sync_job(cfg),
+        examples_sync_cronjob(cfg),
     ]
     return objects

@@ -62,6 +62,7 @@ def _hub(cfg: ClusterConfig) -> dict[str, Any]:
             "TKHUB_CATALOG_URL": names.catalog_url,
             "TKHUB_NAMESPACE": names.namespace,
             "TKHUB_RELEASE": names.release,
+            "TKHUB_EXAMPLES_IMAGE": cfg.hub.image,  # the delivery init container's
         },
         "config": {
             "JupyterHub": {"authenticator_class": "generic-oauth"},

@@ -16,7 +16,7 @@ from typing import Any
 from tkhub.kube.deploy.checks import Check, failed, passed
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.deploy.kubeapi import KubeApi, KubeError
-from tkhub.kube.deploy.manifests import render_manifests
+from tkhub.kube.deploy.manifests import examples_sync_job, render_manifests
 from tkhub.kube.names import SHARED_VOLUMES
 from tkhub.kube.podstatus import PULL_FAILURES
 
@@ -92,18 +92,24 @@ async def check_login_page(api: KubeApi, cfg: ClusterConfig) -> Check:
 
 
 def probe_pod(
-    cfg: ClusterConfig, name: str, node: str, command: str, *, image: str | None = None
+    cfg: ClusterConfig,
+    name: str,
+    node: str,
+    command: str,
+    *,
+    image: str | None = None,
+    volume: str = "notebooks",
 ) -> dict[str, Any]:
-    """A one-shot pod pinned to ``node`` that mounts the notebooks volume."""
+    """A one-shot pod pinned to ``node`` (any node when empty) that mounts a shared volume."""
     names = cfg.names
-    notebooks = next(v for v in SHARED_VOLUMES if v.key == "notebooks")
+    notebooks = next(v for v in SHARED_VOLUMES if v.key == volume)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": names.namespace, "labels": names.labels("verify")},
         "spec": {
             "restartPolicy": "Never",
-            "nodeSelector": {"kubernetes.io/hostname": node},
+            "nodeSelector": {"kubernetes.io/hostname": node} if node else {},
             "tolerations": [{"operator": "Exists"}],  # any node, GPU-tainted or not
             "containers": [
                 {
@@ -216,6 +222,46 @@ async def check_gpu(api: KubeApi, cfg: ClusterConfig) -> Check:
     return passed("GPU visible in a pod", f"{gpu[0]}: {lines[0]}")
 
 
+JOB_TIMEOUT = 300.0
+
+
+async def run_job(api: KubeApi, job: dict[str, Any], timeout: float = JOB_TIMEOUT) -> str:
+    """Create the Job anew and wait for it: "" when it completed, else why not."""
+    meta = job["metadata"]
+    await api.delete("Job", meta["name"], meta["namespace"])
+    await api.create(job)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = await api.get("Job", meta["name"], meta["namespace"]) or {}
+        for condition in (current.get("status") or {}).get("conditions") or []:
+            if condition.get("status") == "True" and condition.get("type") == "Complete":
+                return ""
+            if condition.get("status") == "True" and condition.get("type") == "Failed":
+                return f"job {meta['name']} failed; kubectl logs job/{meta['name']}"
+        await asyncio.sleep(0.5)
+    return f"job {meta['name']} did not finish in {timeout:g} s"
+
+
+async def check_examples(api: KubeApi, cfg: ClusterConfig) -> Check:
+    """Run the sync as the CronJob would, then read the examples volume the servers
+    mount: the served copy is there, and the sync says ok."""
+    name = "examples synced"
+    names = cfg.names
+    problem = await run_job(api, examples_sync_job(cfg, names.verify_examples_job))
+    if problem:
+        return failed(name, problem)
+    command = f"cat {PROBE_MOUNT}/sync.json; echo; ls {PROBE_MOUNT}/current"
+    try:
+        log = await run_pod(
+            api, probe_pod(cfg, names.verify_examples_pod, "", command, volume="examples")
+        )
+    except KubeError as e:
+        return failed(name, str(e))
+    if '"ok": true' not in log or "common" not in log.split():
+        return failed(name, f"the examples volume holds no synced copy: {log.strip()[-200:]}")
+    return passed(name, "the sync job ran; the servers' examples volume holds the examples")
+
+
 async def verify(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
     """Every check; one that cannot run is a failure with its reason, never a crash."""
     checks: list[Check] = []
@@ -223,6 +269,7 @@ async def verify(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
         ("deployments", check_deployments),
         ("volumes", check_pvcs),
         ("catalog", check_catalog),
+        ("examples synced", check_examples),
         ("notebooks shared across nodes", check_cross_node),
         ("GPU visible in a pod", check_gpu),
         ("login page", check_login_page),
