@@ -113,3 +113,31 @@ def test_render_writes_files_and_removes_stale_ones(cfg, tmp_path):
         yaml.safe_load(p.read_text()) for p in sorted((tmp_path / "manifests").glob("*.yaml"))
     ]
     assert loaded == render_manifests(cfg)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_examples_sync_and_delivery_use_the_servers_claims(cfg, version):
+    """The sync Job/CronJob and the delivery init container mount the claims (and the
+    per-user subPath) the servers mount, and are valid objects."""
+    from tkhub.kube.names import examples_init_container
+
+    volumes, mounts = singleuser_volumes(cfg.names)
+    server_claims = {v["name"]: v["persistentVolumeClaim"]["claimName"]
+                     for v in volumes if "persistentVolumeClaim" in v}  # fmt: skip
+    by_kind = {o["kind"]: o for o in render_manifests(cfg)}
+    job_pod = by_kind["Job"]["spec"]["template"]["spec"]
+    cron_pod = by_kind["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert job_pod == cron_pod
+    (claim,) = [v["persistentVolumeClaim"]["claimName"] for v in job_pod["volumes"]]
+    assert claim == server_claims["examples"] == cfg.names.pvc("examples")
+    assert job_pod["containers"][0]["image"] == cfg.hub.image
+
+    init = examples_init_container(cfg.hub.image, "scipy")
+    server_subpaths = {m["name"]: m.get("subPath") for m in mounts}
+    for mount in init["volumeMounts"]:
+        assert mount["name"] in server_claims
+        assert mount.get("subPath") == server_subpaths[mount["name"]]
+    server = {"name": "notebook", "image": "lab", "volumeMounts": mounts}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jupyter-alice"},
+           "spec": {"initContainers": [init], "volumes": volumes, "containers": [server]}}  # fmt: skip
+    kubernetes_validate.validate(pod, version, strict=True)
