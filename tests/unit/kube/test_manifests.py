@@ -138,6 +138,6 @@ def test_examples_sync_and_delivery_use_the_servers_claims(cfg, version):
         assert mount["name"] in server_claims
         assert mount.get("subPath") == server_subpaths[mount["name"]]
     server = {"name": "notebook", "image": "lab", "volumeMounts": mounts}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jupyter-alice"},
-           "spec": {"initContainers": [init], "volumes": volumes, "containers": [server]}}  # fmt: skip
+    spec = {"initContainers": [init], "volumes": volumes, "containers": [server]}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jupyter-alice"}, "spec": spec}
     kubernetes_validate.validate(pod, version, strict=True)
