@@ -4,9 +4,13 @@ copies that never overwrite a user's work (``delivery``). See docs/examples.md."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tkhub.examples.repository import SyncStatus, sync
-from tkhub.settings import Settings
+# Nothing heavy at import: ``python -m tkhub.examples.delivery`` runs before every
+# spawn, and nbformat (jsonschema) alone takes seconds to import on a small machine.
+if TYPE_CHECKING:
+    from tkhub.examples.repository import SyncStatus
+    from tkhub.settings import Settings
 
 
 def shipped_examples() -> Path:
@@ -19,6 +23,8 @@ def shipped_examples() -> Path:
 
 def sync_examples(settings: Settings) -> SyncStatus:
     """Sync the configured source (a git URL, or the shipped examples) into place."""
+    from tkhub.examples.repository import sync
+
     return sync(
         settings.examples_dir,
         shipped=shipped_examples(),

@@ -15,6 +15,7 @@ never half of either. A failing sync leaves ``current`` as it was and says why.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -26,8 +27,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import nbformat
 
 from tkhub.files import write_atomic
 
@@ -89,6 +88,8 @@ def validate_tree(tree: Path) -> int:
 
 
 def _check_notebook(path: Path, rel: Path) -> None:
+    import nbformat  # slow to import (jsonschema): only a sync needs it
+
     try:
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)
@@ -113,6 +114,24 @@ def _git(*args: str, cwd: Path | None = None) -> str:
     return done.stdout.strip()
 
 
+def remote_revision(url: str, ref: str) -> str:
+    """The commit ``ref`` names at ``url`` (one round trip, nothing fetched)."""
+    out = _git("ls-remote", "--", url, ref)
+    if not out:
+        raise SyncFailed(f"git ls-remote: {url} has no branch or tag {ref!r}")
+    return out.split()[0]
+
+
+def shipped_revision(source: Path) -> str:
+    """A fingerprint of the shipped tree (names, sizes, times): unchanged, no copy."""
+    digest = hashlib.sha256()
+    for path in sorted(source.rglob("*")):
+        if path.is_file():
+            st = path.stat()
+            digest.update(f"{path.relative_to(source)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return "shipped-" + digest.hexdigest()[:16]
+
+
 def fetch_git(url: str, ref: str, into: Path) -> str:
     """A shallow clone of ``ref`` into ``into`` (without .git); the commit id."""
     _git("clone", "--quiet", "--depth", "1", "--branch", ref, "--", url, str(into))
@@ -122,8 +141,9 @@ def fetch_git(url: str, ref: str, into: Path) -> str:
 
 
 def copy_shipped(source: Path, into: Path) -> str:
+    revision = shipped_revision(source)
     shutil.copytree(source, into, symlinks=False)
-    return "shipped"
+    return revision
 
 
 def _make_readable(tree: Path) -> None:
@@ -160,19 +180,39 @@ def _one_sync_at_a_time(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def sync(root: Path, *, shipped: Path, git_url: str | None = None, ref: str = "main") -> SyncStatus:
-    """Fetch, validate and serve the examples; the status recorded (ok or not)."""
+def sync(
+    root: Path, *, shipped: Path, git_url: str | None = None, ref: str = "main",
+    force: bool = False,
+) -> SyncStatus:  # fmt: skip
+    """Fetch, validate and serve the examples; the status recorded (ok or not). A
+    source still at the served revision is not fetched again unless ``force``."""
     root.mkdir(parents=True, exist_ok=True)
     with _one_sync_at_a_time(root):
-        return _sync(root, shipped, git_url, ref)
+        return _sync(root, shipped, git_url, ref, force)
 
 
-def _sync(root: Path, shipped: Path, git_url: str | None, ref: str) -> SyncStatus:
+def _unchanged(root: Path, git_url: str | None, ref: str, shipped: Path) -> SyncStatus | None:
+    """The last good sync, when the source still is at its revision (nothing to fetch)."""
+    last = read_status(root)
+    if last is None or not last.ok or not current(root).is_dir():
+        return None
+    revision = remote_revision(git_url, ref) if git_url else shipped_revision(shipped)
+    if revision != last.revision:
+        return None
+    return SyncStatus(_now(), last.source, revision, True, f"unchanged ({last.files} files)",
+                      last.files)  # fmt: skip
+
+
+def _sync(root: Path, shipped: Path, git_url: str | None, ref: str, force: bool) -> SyncStatus:
     source = f"{git_url}@{ref}" if git_url else "shipped examples"
     (root / VERSIONS).mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     incoming = root / VERSIONS / f".incoming-{secrets.token_hex(4)}"
     try:
+        same = None if force else _unchanged(root, git_url, ref, shipped)
+        if same is not None:
+            write_atomic(root / STATUS, json.dumps(asdict(same), indent=2), mode=0o644)
+            return same
         revision = fetch_git(git_url, ref, incoming) if git_url else copy_shipped(shipped, incoming)
         files = validate_tree(incoming)
         _make_readable(incoming)

@@ -114,3 +114,10 @@ def test_env_create():
     output = run_bench("env_create.py", "--definition", str(tiny), timeout=900)
     assert len(ratio_lines(output)) == 2
     assert re.search(r"warm cache: [\d.]+x; goal >= 5x", output), output
+
+
+def test_examples():
+    output = run_bench("examples.py", "--files", "5", "--notebooks", "5", "--runs", "3")
+    assert re.search(r"delivery of 6 files: first \d+ ms", output), output
+    assert re.search(r"sync of 5 notebooks: .* no change median \d+ ms", output), output
+    assert len(ratio_lines(output)) == 2

@@ -161,3 +161,15 @@ def test_syncs_at_the_same_time_take_turns(tmp_path):
     assert all(r.ok for r in results), [r.message for r in results if not r.ok]
     assert (current(root) / "common" / "where-things-live.ipynb").is_file()
     assert [p.name for p in (root / "versions").iterdir()] == [current(root).resolve().name]
+
+
+def test_a_source_at_the_served_revision_is_not_fetched_again(upstream, tmp_path):
+    repo, url = upstream
+    root = tmp_path / "examples-repo"
+    first = sync(root, shipped=SHIPPED, git_url=url)
+    served = current(root).resolve()
+    again = sync(root, shipped=SHIPPED, git_url=url)
+    assert again.ok and again.message == "unchanged (2 files)" and again.revision == first.revision
+    assert current(root).resolve() == served  # nothing swapped
+    forced = sync(root, shipped=SHIPPED, git_url=url, force=True)
+    assert forced.ok and current(root).resolve() != served
