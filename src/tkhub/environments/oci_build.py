@@ -19,6 +19,7 @@ from pathlib import Path
 from tkhub.environments.checks import PROBE, CheckFailed, Facts, judge, probe_request
 from tkhub.environments.containerfile import IMAGE_PREFIX, VENV, base_reference
 from tkhub.environments.definition import Definition, build_order, content_hash
+from tkhub.environments.steps import StepFailed, run_step
 
 CA_MOUNT = "/run/tkhub-ca-bundle.crt"
 PROBE_IN_IMAGE = "/tmp/tkhub-probe.py"
@@ -54,12 +55,6 @@ class BuildOptions:
     buildah: str = "buildah"
 
 
-class StepFailed(RuntimeError):
-    def __init__(self, step: str, reason: str) -> None:
-        super().__init__(f"{step}: {reason}")
-        self.step = step
-
-
 def image_tag(definition: Definition, known: dict[str, Definition]) -> str:
     return f"{IMAGE_PREFIX}{definition.name}:{definition.version}-{content_hash(definition, known)}"
 
@@ -72,22 +67,10 @@ class Builder:
         self.progress = progress
 
     def _buildah(self, name: str, step: str, *args: str, timeout: float = 3600) -> str:
-        cmd = [self.options.buildah, *args]
-        lines: list[str] = []
-        try:
-            with subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            ) as proc:
-                assert proc.stdout is not None
-                for line in proc.stdout:
-                    lines.append(line.rstrip())
-                    self.progress(name, f"{step}: {line.rstrip()}")
-                code = proc.wait(timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise StepFailed(step, str(e)) from e
-        if code != 0:
-            raise StepFailed(step, "\n".join(lines[-15:]) or f"buildah exited {code}")
-        return "\n".join(lines)
+        def on_line(line: str) -> None:
+            self.progress(name, line)
+
+        return run_step(step, [self.options.buildah, *args], on_line, timeout=timeout)
 
     def exists(self, tag: str) -> bool:
         done = subprocess.run(

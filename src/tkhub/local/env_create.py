@@ -22,6 +22,7 @@ from pathlib import Path
 from tkhub.environments.checks import PROBE, CheckFailed, Facts, judge, probe_request
 from tkhub.environments.definition import Definition, content_hash
 from tkhub.environments.locks import uv_binary
+from tkhub.environments.steps import StepFailed, run_step
 from tkhub.settings import Settings
 
 SYSTEM_ENVS = Path("/opt/tkhub/envs")
@@ -57,23 +58,11 @@ def system_python() -> str:
 
 
 def _run(step: str, cmd: list[str], progress: Progress, timeout: float) -> str:
-    """Run one step, passing its output lines to ``progress``; its whole output."""
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
-    lines: list[str] = []
     try:
-        with subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        ) as proc:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append(line.rstrip())
-                progress(f"{step}: {line.rstrip()}")
-            code = proc.wait(timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise EnvCreateError(f"{step}: {e}") from e
-    if code != 0:
-        raise EnvCreateError(f"{step} failed: " + "\n".join(lines[-12:]))
-    return "\n".join(lines)
+        return run_step(step, cmd, progress, env=env, timeout=timeout)
+    except StepFailed as e:
+        raise EnvCreateError(str(e)) from e
 
 
 def check(python: Path, definition: Definition) -> Facts:
