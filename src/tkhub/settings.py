@@ -9,11 +9,13 @@ time: call ``load_settings()`` where settings are needed.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONFIG_FILE_NAME = "tkhub.yaml"
@@ -44,6 +46,81 @@ class RegistrySettings(BaseModel):
     tags: str = "policy:latest+semver"  # or "glob:<pattern>" / "regex:<pattern>"
 
 
+ENV_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Variables the spawners set themselves: a service setting one would break servers.
+RESERVED_VARIABLES = frozenset(
+    {"PATH", "HOME", "USER", "SHELL", "PYTHONPATH", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES",
+     "NVIDIA_VISIBLE_DEVICES", "JUPYTER_IMAGE", "JUPYTER_IMAGE_SPEC"}
+)  # fmt: skip
+RESERVED_PREFIXES = ("JUPYTERHUB_", "TKHUB_", "JPY_")
+
+
+class ServiceBase(BaseModel):
+    """A platform service (MLflow, an LLM gateway, a vector store) users' servers are told
+    about through environment variables. Each mode says where secret values come from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=60)  # what users see: "MLflow"
+    url: str | None = None  # checked by `tkhub status`; shown without credentials
+    env: dict[str, str] = Field(default_factory=dict)  # plain values
+    secrets: dict[str, Any] = Field(default_factory=dict)  # VAR -> where its value is
+    groups: list[str] = Field(default_factory=list)  # empty: every user
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _variables(self) -> ServiceBase:
+        both = set(self.env) & set(self.secrets)
+        if both:
+            raise ValueError(f"{self.name}: {', '.join(sorted(both))} in both env and secrets")
+        for name in [*self.env, *self.secrets]:
+            problem = variable_problem(name)
+            if problem:
+                raise ValueError(f"{self.name}: {problem}")
+        return self
+
+    @property
+    def variables(self) -> list[str]:
+        return sorted([*self.env, *self.secrets])
+
+
+def variable_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a service's environment variable, or None."""
+    if not ENV_VARIABLE.fullmatch(name):
+        return f"{name!r} is not an environment variable name"
+    if name in RESERVED_VARIABLES or name.startswith(RESERVED_PREFIXES):
+        return f"{name} is set by tkhub itself; choose another variable"
+    return None
+
+
+def services_problem(services: Iterable[ServiceBase]) -> str | None:
+    """Names and variables must be unique across services: which one a server gets
+    would otherwise depend on the order of the list."""
+    names: set[str] = set()
+    owner: dict[str, str] = {}
+    for service in services:
+        if service.name in names:
+            return f"two services are named {service.name!r}"
+        names.add(service.name)
+        for variable in service.variables:
+            if variable in owner:
+                return f"{variable} is set by both {owner[variable]} and {service.name}"
+            owner[variable] = service.name
+    return None
+
+
+class LocalService(ServiceBase):
+    """A service in the local mode: a secret is read from a file (mode 0600) at spawn."""
+
+    secrets: dict[str, Path] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     """Everything ``tkhub`` needs to run, on one machine or against a cluster."""
 
@@ -69,6 +146,15 @@ class Settings(BaseSettings):
     examples_git_url: str | None = None  # examples from this git repository (default: shipped)
     examples_git_ref: str = "main"
     examples_sync_hours: float = Field(default=24.0, ge=0)  # 0: only at start
+    services: list[LocalService] = Field(default_factory=list)  # MLflow, LLM gateway, ...
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, value: list[LocalService]) -> list[LocalService]:
+        problem = services_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     # Derived paths: one data directory holds all state.
     @property

@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from traitlets import Float, TraitError, Unicode, default, validate
+from pydantic import ValidationError
+from traitlets import Dict, Float, List, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from tkhub.catalog.client import CatalogClient
@@ -37,6 +38,8 @@ from tkhub.selection import (
     recheck_placement,
     spawn_choices,
 )
+from tkhub.services import services_for
+from tkhub.settings import ServiceBase, services_problem
 from tkhub.spawnpage.http_errors import SpawnPageUnavailable, checked_selection, refusal
 from tkhub.spawnpage.render import render_options_form, render_unavailable
 
@@ -91,6 +94,48 @@ class TkSpawnerMixin(LoggingConfigurable):
         page and the spawn fail at once with a message that says so.
         """,
     )
+
+    platform_services = List(
+        Dict(),
+        config=True,
+        help="""
+        Platform services every server of a user in the service's groups is told about,
+        through environment variables (kernels and terminals see them)::
+
+            c.LocalSpawner.platform_services = [{
+                "name": "MLflow",
+                "url": "http://127.0.0.1:5000",
+                "env": {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"},
+                "secrets": {"MLFLOW_TRACKING_TOKEN": "/etc/tkhub/mlflow-token"},
+                "groups": [],
+            }]
+
+        ``secrets`` maps a variable to where its value is: a 0600 file on one machine,
+        ``{"name": SECRET, "key": KEY}`` of a Kubernetes Secret in a cluster. tkhub's
+        settings (``services:``) and cluster file fill this in.
+        """,
+    )
+
+    #: How this spawner's ``platform_services`` say where secrets are.
+    service_model: type[ServiceBase] = ServiceBase
+
+    @validate("platform_services")
+    def _valid_platform_services(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+        parsed = []
+        for index, item in enumerate(proposal["value"]):
+            try:
+                parsed.append(self.service_model.model_validate(item))
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise TraitError(
+                    f"{self._config_name()}.platform_services[{index}]"
+                    f"{'.' + where if where else ''}: {first['msg']}"
+                ) from None
+        problem = services_problem(parsed)
+        if problem:
+            raise TraitError(f"{self._config_name()}.platform_services: {problem}")
+        return [service.model_dump(mode="json") for service in parsed]
 
     @validate("catalog_url")
     def _valid_catalog_url(self, proposal: dict[str, Any]) -> str:
@@ -185,7 +230,27 @@ class TkSpawnerMixin(LoggingConfigurable):
             previous or self.last_options(),
             user_name=str(self.user.name),
             admin_hint=self.admin_hint(choices) if user_access(self.user)[1] else "",
+            services=[service.name for service in self.user_services()],
         )
+
+    # --- platform services ---------------------------------------------------------------
+
+    def user_services(self) -> list[ServiceBase]:
+        """The platform services this user's servers get (by the services' groups)."""
+        configured = [self.service_model.model_validate(s) for s in self.platform_services]
+        return services_for(configured, user_access(self.user)[0])
+
+    def secret_environment(self, service: ServiceBase) -> dict[str, Any]:
+        """The service's secret variables as this spawner passes them on."""
+        raise NotImplementedError
+
+    def service_environment(self) -> dict[str, Any]:
+        """Every variable of this user's services, secrets as ``secret_environment`` gives them."""
+        env: dict[str, Any] = {}
+        for service in self.user_services():
+            env.update(service.env)
+            env.update(self.secret_environment(service))
+        return env
 
     def admin_hint(self, choices: SpawnChoices) -> str:
         """A line for admins under the cards (how to add environments); none by default."""

@@ -3,7 +3,9 @@
 Layers, bottom to top (docs/architecture.md)::
 
     errors quantity files settings layout   the base
-    gpu                                     the inventory model and readers
+    groups
+    gpu | services                          the inventory model and readers;
+                                            platform services users' servers get
     catalog                                 the image catalog service and client
     environments                            definitions, locks, checks, image builds
     examples                                the examples repository sync and delivery
@@ -26,8 +28,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS = [
-    {"errors", "quantity", "files", "settings", "layout", "__init__"},
-    {"gpu"},
+    {"errors", "quantity", "files", "settings", "layout", "groups", "__init__"},
+    {"gpu", "services"},
     {"catalog"},
     {"environments", "examples"},
     {"selection"},

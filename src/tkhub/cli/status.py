@@ -1,11 +1,14 @@
 """``tkhub status``: is the hub answering, is the catalog healthy, which servers run.
 
 Exit status 0 when every check passes, 1 when the hub does not answer, the catalog
-is down or unhealthy, or the running servers cannot be listed.
+is down or unhealthy, or the running servers cannot be listed. A platform service
+(MLflow, a gateway) that does not answer is shown as down; it is optional, so it
+does not change the exit status.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +24,7 @@ from tkhub.cli.examples import describe
 from tkhub.examples.repository import read_status
 from tkhub.local.inventory import local_inventory
 from tkhub.local.ledger import ledger_for
+from tkhub.services import ServiceCheck, check_services
 from tkhub.settings import Settings
 
 PAGINATED = "application/jupyterhub-pagination+json"
@@ -175,6 +179,16 @@ def servers_table(
     return table
 
 
+def service_lines(checks: list[ServiceCheck]) -> list[str]:
+    """One line per platform service; a service that is down is optional: a warning."""
+    width = max((len(c.name) for c in checks), default=0)
+    lines = []
+    for check in checks:
+        mark = {True: "[green]ok[/green]  ", False: "[yellow]down[/yellow]", None: "-   "}
+        lines.append(f"  {escape(check.name):<{width}}  {mark[check.ok]}  {escape(check.text)}")
+    return lines
+
+
 def status(data_dir: DataDir = None) -> None:
     """Show whether the hub and the catalog answer, and the running servers."""
     settings = settings_from(data_dir)
@@ -204,6 +218,10 @@ def status(data_dir: DataDir = None) -> None:
         except httpx.HTTPError as e:
             out.print(f"[red]Servers:[/red] the hub stopped answering ({type(e).__name__})")
             raise typer.Exit(1) from None
+    if settings.services:
+        out.print("Services (optional: a spawn never waits for them):")
+        for line in service_lines(asyncio.run(check_services(settings.services))):
+            out.print(line, soft_wrap=True)
     if servers:
         out.print(servers_table(servers, gpus_by_server(settings)))
     else:

@@ -21,12 +21,14 @@ from traitlets import Float, Unicode
 
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.model import Inventory
+from tkhub.kube.deploy.cluster import ClusterService
 from tkhub.kube.inventory import read_inventory
 from tkhub.kube.names import examples_init_container
 from tkhub.kube.placement import kubespawner_overrides
 from tkhub.kube.podstatus import StartFailure, gpu_shortage_seen, start_failure
 from tkhub.quantity import QuantityError, cpu_cores, memory_bytes
 from tkhub.selection import Selection, SelectionError
+from tkhub.settings import ServiceBase
 from tkhub.spawner import TkSpawnerMixin
 
 # Traits a selection sets; reset to their configured values before each start.
@@ -81,6 +83,19 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
             c.TkKubeSpawner.examples_image = "registry.example.org/thinkube/tkhub-hub:1.0"
         """,
     )
+
+    service_model = ClusterService
+
+    def secret_environment(self, service: ServiceBase) -> dict[str, Any]:
+        """``valueFrom.secretKeyRef`` per secret: the hub never holds the value. Optional,
+        so a Secret removed later leaves the variable unset instead of failing spawns
+        (``tkhub deploy preflight`` checks that each one exists)."""
+        return {
+            variable: {
+                "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key, "optional": True}}
+            }
+            for variable, ref in service.secrets.items()
+        }
 
     _configured: dict[str, Any] | None = None  # the traits as configured, before any selection
 
@@ -137,7 +152,8 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
         except SelectionError as e:
             raise SpawnRefused(f"{e.field}: {e.reason}") from e
         configured: dict[str, Any] = dict(self.environment)  # type: ignore[has-type]
-        environment = {**configured, **overrides.pop("environment", {})}
+        services = self.service_environment()
+        environment = {**configured, **services, **overrides.pop("environment", {})}
         self.environment = environment
         for trait, value in overrides.items():
             setattr(self, trait, value)

@@ -163,6 +163,8 @@ def configure(c: Any, settings: Settings) -> None:
     c.LocalSpawner.catalog_timeout = settings.catalog_timeout
     c.LocalSpawner.max_servers_per_gpu = settings.max_servers_per_gpu
     c.LocalSpawner.account_prefix = settings.account_prefix
+    # Names and file paths only: the values are read from the files at each spawn.
+    c.LocalSpawner.platform_services = [s.model_dump(mode="json") for s in settings.services]
     c.Spawner.ip = "127.0.0.1"
     c.Spawner.default_url = DEFAULT_URL
     c.Spawner.http_timeout = 60

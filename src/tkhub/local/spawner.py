@@ -52,6 +52,8 @@ from tkhub.local.gpu_env import gpu_environment
 from tkhub.local.inventory import local_inventory
 from tkhub.local.ledger import GpuLedger, shared_ledger
 from tkhub.selection import Selection, SpawnChoices
+from tkhub.services import SecretFileError, read_secret_file
+from tkhub.settings import LocalService, ServiceBase
 from tkhub.spawner import TkSpawnerMixin
 
 
@@ -277,8 +279,23 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         env["SHELL"] = "/bin/bash"
         return env
 
+    service_model = LocalService
+
+    def secret_environment(self, service: ServiceBase) -> dict[str, Any]:
+        """Each secret read from its 0600 file now (as root), so a rotated one reaches the
+        next server; one that cannot be read is left out, never a failed spawn."""
+        env: dict[str, Any] = {}
+        for variable, path in service.secrets.items():
+            try:
+                env[variable] = read_secret_file(Path(path))
+            except SecretFileError as e:  # the message names the file, never the value
+                self.log.warning("%s: service %s: %s not set: %s",
+                                 self._log_name, service.name, variable, e)  # fmt: skip
+        return env
+
     def get_env(self) -> dict[str, str]:
         env: dict[str, str] = super().get_env()
+        env.update(self.service_environment())
         env.update(self._selection_env)
         return env
 

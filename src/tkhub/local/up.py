@@ -24,6 +24,7 @@ from tkhub.local.accounts import running_as_root, unreachable_part
 from tkhub.local.hub_config import prepare_data_dir, proxy_command
 from tkhub.local.ledger import ledger_for
 from tkhub.local.password_auth import UserStore, generate_password, users_file
+from tkhub.services import secret_file_problem
 from tkhub.settings import Settings
 
 HUB_CONFIG_FILE = "jupyterhub_config.py"
@@ -176,6 +177,15 @@ def hold_data_dir(settings: Settings) -> str | None:
     return note
 
 
+def check_service_secrets(settings: Settings) -> None:
+    """Every service's secret file exists and only its owner may read it."""
+    for service in settings.services:
+        for variable, path in service.secrets.items():
+            problem = secret_file_problem(path)
+            if problem:
+                raise UpError(f"services: {service.name}: {variable}: {problem}")
+
+
 def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
     """Everything before the hub starts; raises ``UpError`` with a one-line reason."""
     if proxy_command() is None:
@@ -191,6 +201,7 @@ def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
                 f"{blocked} is private. Choose a data directory other accounts can "
                 "enter, such as /var/lib/tkhub (--data-dir)."
             )
+    check_service_secrets(settings)
     note = hold_data_dir(settings)  # before anything is started or written
     if note:
         print(note)

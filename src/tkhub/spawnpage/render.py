@@ -46,10 +46,12 @@ def render_options_form(
     *,
     user_name: str = "",
     admin_hint: str = "",
+    services: list[str] | None = None,
 ) -> str:
     """The options form fragment: environment cards, placements, count and size."""
     view = build_view(choices, previous, error, user_name=user_name)
     view.admin_hint = admin_hint
+    view.services = list(services or [])
     return _render(view)
 
 

@@ -8,7 +8,7 @@ inventory) and tagged with the environments that offer them, so 200 environments
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tkhub.catalog.schemas import ImagePublic
@@ -65,6 +65,7 @@ class FormView:
     error: str = ""
     user_name: str = ""
     admin_hint: str = ""  # shown to admins only: how to add environments
+    services: list[str] = field(default_factory=list)  # platform services the server gets
 
 
 def first_value(params: Mapping[str, Any] | None, name: str) -> str:

@@ -130,14 +130,28 @@ def stand_in_for_chart(kube: Kube, hub: Hub, namespace: str) -> None:
     kube.emulator.service_backends[(namespace, names.catalog)] = hub.catalog_url
 
 
+GATEWAY = {"name": "LLM gateway", "env": {"OPENAI_BASE_URL": "http://gw:4000/v1"},
+           "secrets": {"OPENAI_API_KEY": {"name": "tkhub-llm-gateway", "key": "api-key"}}}  # fmt: skip
+
+
+def with_services(config: Path, *services: dict) -> Path:
+    raw = yaml.safe_load(config.read_text())
+    raw["services"] = list(services)
+    config.write_text(yaml.safe_dump(raw))
+    return config
+
+
 def test_preflight_names_what_is_missing(kube: Kube, workdir: Path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no helm
     config = write_config(workdir / "c.yaml", "tkhub-pre", storage_class="missing-class")
+    with_services(config, GATEWAY)
     code, output = cli("preflight", "-f", str(config), "--kubeconfig", str(kube.kubeconfig))
     assert code == 1
     assert "Kubernetes v1.31" in output
     assert "storage class 'missing-class' does not exist" in output
     assert "create secret generic tkhub-oidc" in output
+    assert "service LLM gateway: OPENAI_API_KEY" in output
+    assert "secret tkhub-pre/tkhub-llm-gateway key 'api-key' missing" in output
     assert "helm is not on PATH" in output
     assert "GPU nodes" in output and "gpu-1" in output
 
@@ -166,8 +180,11 @@ def test_preflight_with_an_exec_plugin_uses_the_contexts_namespace(kube: Kube, w
     config = write_config(workdir / "c.yaml", "unused")
     raw = yaml.safe_load(config.read_text())
     del raw["namespace"]  # the context's namespace applies, as with kubectl and helm
+    raw["services"] = [GATEWAY]
     config.write_text(yaml.safe_dump(raw))
     add_oidc_secret(kube, "team-ml")
+    kube.put("secrets", {"metadata": {"name": "tkhub-llm-gateway", "namespace": "team-ml"},
+                         "data": {"api-key": base64.b64encode(b"sk-gw").decode()}})  # fmt: skip
 
     code, output = cli("preflight", "-f", str(config),
                        "--kubeconfig", str(exec_kubeconfig(kube, workdir, "team-ml")))  # fmt: skip
@@ -175,6 +192,7 @@ def test_preflight_with_an_exec_plugin_uses_the_contexts_namespace(kube: Kube, w
     assert "Kubernetes v1.31" in output, output  # authenticated by the plugin's token
     assert "GPU nodes" in output and "gpu-1" in output
     assert "tkhub-oidc" in output and "create secret generic" not in output, output
+    assert "team-ml/tkhub-llm-gateway has api-key" in output, output
     assert code == 0 or "helm" in output, output
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import types
 from pathlib import Path
 
+import kubernetes_validate
 import pytest
 import yaml
 from kubernetes_asyncio.client import ApiClient
@@ -78,10 +79,22 @@ def entry(gpu: str = "optional", **resources: str) -> ImagePublic:
     return ImagePublic(name="ml", display_name="ML", image=IMAGE, gpu=gpu, resources=resources)
 
 
-async def manifest(placement: Placement, inventory, image: ImagePublic | None = None) -> dict:
+async def manifest(
+    placement: Placement,
+    inventory,
+    image: ImagePublic | None = None,
+    *,
+    groups: tuple[str, ...] = (),
+    services: list[dict] | None = None,
+) -> dict:
     config = Config()
     configure(config, environ={"TKHUB_NAMESPACE": "tkhub", "TKHUB_CATALOG_TOKEN": "t0ken"})
-    user = types.SimpleNamespace(name="alice", id=7, url="/user/alice/", groups=[], admin=False)
+    if services is not None:  # as the chart's hub.config passes the cluster file's services
+        config.TkKubeSpawner.platform_services = services
+    user = types.SimpleNamespace(
+        name="alice", id=7, url="/user/alice/", admin=False,
+        groups=[types.SimpleNamespace(name=g) for g in groups],
+    )  # fmt: skip
     hub = types.SimpleNamespace(
         api_url="http://hub:8081/hub/api",
         public_host="",
@@ -189,6 +202,30 @@ async def test_local_environment_is_refused(kubeconfig, inventory):
     local = ImagePublic(name="py", kind="local", python="/usr/bin/python3")
     with pytest.raises(SpawnRefused, match="local Python environment"):
         await manifest(Placement("cpu"), inventory, local)
+
+
+async def test_services_by_secret_key_ref_for_their_groups_only(kubeconfig, inventory):
+    services = [
+        {"name": "MLflow", "env": {"MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc:5000"}},
+        {"name": "LLM gateway", "env": {"OPENAI_BASE_URL": "http://gw:4000/v1"},
+         "secrets": {"OPENAI_API_KEY": {"name": "tkhub-llm-gateway", "key": "api-key"}},
+         "groups": ["ml"]},
+    ]  # fmt: skip
+    pod = await manifest(Placement("any", None, 1), inventory, groups=("/ml",), services=services)
+    by_name = {e["name"]: e for e in container(pod)["env"]}
+    assert by_name["MLFLOW_TRACKING_URI"]["value"] == "http://mlflow.mlflow.svc:5000"
+    assert by_name["OPENAI_API_KEY"] == {
+        "name": "OPENAI_API_KEY",
+        "valueFrom": {
+            "secretKeyRef": {"name": "tkhub-llm-gateway", "key": "api-key", "optional": True}
+        },
+    }
+    for version in ("1.31.0", "1.34.0"):
+        kubernetes_validate.validate(pod, version, strict=True)
+
+    outsider = await manifest(Placement("cpu"), inventory, services=services)
+    names = set(env(outsider))
+    assert "MLFLOW_TRACKING_URI" in names and not {"OPENAI_API_KEY", "OPENAI_BASE_URL"} & names
 
 
 def test_hub_configure():

@@ -166,3 +166,13 @@ def test_singleuser_storage_none_with_the_shared_mounts(cfg):
 )
 def test_split_image(reference, expected):
     assert split_image(reference) == expected
+
+
+def test_services_reach_the_spawner_as_secret_names_only(cfg):
+    """The example's gateway key is a Secret reference: the values name it, never hold it."""
+    rendered = render_values(cfg)
+    services = rendered["hub"]["config"]["TkKubeSpawner"]["platform_services"]
+    assert [s["name"] for s in services] == ["MLflow", "LLM gateway"]
+    gateway = services[1]
+    assert gateway["secrets"] == {"OPENAI_API_KEY": {"name": "tkhub-llm-gateway", "key": "api-key"}}
+    assert gateway["groups"] == ["ml"]

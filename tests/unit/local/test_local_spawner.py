@@ -47,18 +47,59 @@ class Spawner(LocalSpawner):
     fetch_inventory = inventory_for_start
 
 
-def new_spawner(home: Path, **traits) -> Spawner:
+def new_spawner(home: Path, groups: tuple[str, ...] = (), **traits) -> Spawner:
     config = Config()
     config.LocalSpawner.data_dir = str(home)
     config.LocalSpawner.catalog_url = "http://127.0.0.1:9"
     config.LocalSpawner.run_as_system_users = False
     for name, value in traits.items():
         setattr(config.LocalSpawner, name, value)
-    user = types.SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[], admin=False)
+    user = types.SimpleNamespace(
+        name="alice", id=1, url="/user/alice/", admin=False,
+        groups=[types.SimpleNamespace(name=g) for g in groups],
+    )  # fmt: skip
     hub = types.SimpleNamespace(
         api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/", public_host=""
     )
     return Spawner(user=user, hub=hub, config=config)
+
+
+def services(secrets_dir: Path) -> list[dict]:
+    token = secrets_dir / "gw-key"
+    token.write_text("sk-gateway-secret\n")
+    token.chmod(0o600)
+    return [
+        {"name": "MLflow", "env": {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"}},
+        {"name": "LLM gateway", "env": {"OPENAI_BASE_URL": "http://127.0.0.1:4000/v1"},
+         "secrets": {"OPENAI_API_KEY": str(token)}, "groups": ["/ml"]},
+    ]  # fmt: skip
+
+
+async def test_services_reach_the_server_by_group_secrets_read_at_start(tmp_path, caplog):
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir()
+    configured = services(secrets_dir)
+    member = new_spawner(tmp_path, groups=("ml",), platform_services=configured)
+    await member.apply_selection(Selection(HERE, Placement("cpu")), Inventory("local"))
+    env = member.get_env()
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5000"
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:4000/v1"
+    assert env["OPENAI_API_KEY"] == "sk-gateway-secret"
+    page = await member.render_spawn_page()
+    assert "MLflow" in page and "LLM gateway" in page and "sk-gateway" not in page
+
+    other = new_spawner(tmp_path, platform_services=configured)
+    await other.apply_selection(Selection(HERE, Placement("cpu")), Inventory("local"))
+    env = other.get_env()
+    assert "MLFLOW_TRACKING_URI" in env
+    assert "OPENAI_BASE_URL" not in env and "OPENAI_API_KEY" not in env
+    assert "LLM gateway" not in await other.render_spawn_page()
+
+    (secrets_dir / "gw-key").chmod(0o644)  # loosened later: left out, the spawn goes on
+    env = member.get_env()
+    assert "OPENAI_API_KEY" not in env and env["OPENAI_BASE_URL"]
+    assert "OPENAI_API_KEY not set" in caplog.text and "chmod 600" in caplog.text
+    assert "sk-gateway" not in caplog.text
 
 
 async def test_apply_selection_sets_command_notebook_dir_and_gpu_environment(tmp_path):
@@ -112,6 +153,14 @@ def test_one_ledger_per_hub_process(tmp_path):
         ({"catalog_url": "catalog:8011"}, "LocalSpawner.catalog_url: 'catalog:8011' is not"),
         ({"max_servers_per_gpu": 0}, "LocalSpawner.max_servers_per_gpu: 0 must be at least 1"),
         ({"catalog_timeout": 0}, "LocalSpawner.catalog_timeout: must be more than 0"),
+        (
+            {"platform_services": [{"name": "M", "env": {"HOME": "/x"}}]},
+            r"LocalSpawner.platform_services\[0\]: .*HOME is set by tkhub itself",
+        ),
+        (
+            {"platform_services": [{"name": "M", "secrets": {"K": {"name": "s", "key": "k"}}}]},
+            r"LocalSpawner.platform_services\[0\].secrets.K: ",  # a file on one machine
+        ),
     ],
 )
 def test_bad_configuration_names_the_trait(tmp_path, traits, words):

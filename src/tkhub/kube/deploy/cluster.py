@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tkhub.kube.names import Names
 from tkhub.quantity import QuantityError, parse_quantity
+from tkhub.settings import ServiceBase, services_problem
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -91,6 +92,13 @@ class Examples(_Model):
     schedule: str = "17 3 * * *"  # the CronJob's; daily by default
 
 
+class ClusterService(ServiceBase):
+    """A platform service in the cluster: each secret is a key of a Secret in the
+    namespace, passed to pods by ``secretKeyRef``, never rendered into values."""
+
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+
+
 class ClusterConfig(_Model):
     namespace: str = Field("tkhub", pattern=DNS_LABEL)
     release: str = Field("tkhub", pattern=DNS_LABEL)
@@ -104,11 +112,20 @@ class ClusterConfig(_Model):
     registries: list[Registry] = Field(default_factory=list)
     gpu: Gpu = Field(default_factory=Gpu)
     examples: Examples = Field(default_factory=Examples)
+    services: list[ClusterService] = Field(default_factory=list)
     verify_image: str = "busybox:1.36"
 
     @property
     def names(self) -> Names:
         return Names(namespace=self.namespace, release=self.release)
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, value: list[ClusterService]) -> list[ClusterService]:
+        problem = services_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("catalog")
     @classmethod

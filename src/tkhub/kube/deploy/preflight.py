@@ -106,6 +106,24 @@ async def check_oidc_secret(api: KubeApi, cfg: ClusterConfig) -> Check:
     return passed("OIDC client secret", f"{ns}/{ref.name} has {ref.key}")
 
 
+async def check_service_secrets(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
+    """Each secret a platform service names exists (its value is never read here)."""
+    checks = []
+    for service in cfg.services:
+        for variable, ref in service.secrets.items():
+            name = f"service {service.name}: {variable}"
+            secret = await api.get("Secret", ref.name, cfg.namespace)
+            if secret is None or ref.key not in (secret.get("data") or {}):
+                checks.append(failed(name, (
+                    f"secret {cfg.namespace}/{ref.name} key {ref.key!r} missing; servers "
+                    f"would start without {variable}: kubectl -n {cfg.namespace} create "
+                    f"secret generic {ref.name} --from-file={ref.key}=<file>"
+                )))  # fmt: skip
+            else:
+                checks.append(passed(name, f"{cfg.namespace}/{ref.name} has {ref.key}"))
+    return checks
+
+
 async def _registry_auth(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> Credentials | None:
     if reg.credentials is None:
         return None
@@ -160,6 +178,7 @@ async def preflight(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
             await check_oidc_secret(api, cfg),
         ]
         checks += [await check_registry(api, cfg, reg) for reg in cfg.registries]
+        checks += await check_service_secrets(api, cfg)
     except KubeError as e:
         checks.append(failed("cluster access", f"{e}; check the kubeconfig user's permissions"))
     checks.append(check_helm())

@@ -67,6 +67,10 @@ def _hub(cfg: ClusterConfig) -> dict[str, Any]:
         "config": {
             "JupyterHub": {"authenticator_class": "generic-oauth"},
             "GenericOAuthenticator": _oauth(cfg),
+            # Secret names and keys only: pods take the values by secretKeyRef.
+            "TkKubeSpawner": {
+                "platform_services": [s.model_dump(mode="json") for s in cfg.services]
+            },
         },
         "services": {"catalog": {"url": names.catalog_url, "display": False}},
         "loadRoles": {
