@@ -188,6 +188,7 @@ def check_service_secrets(settings: Settings) -> None:
 
 def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
     """Everything before the hub starts; raises ``UpError`` with a one-line reason."""
+    check_service_secrets(settings)
     if proxy_command() is None:
         raise UpError(
             "configurable-http-proxy was not found: run `bash scripts/setup.sh up`, "
@@ -201,7 +202,6 @@ def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
                 f"{blocked} is private. Choose a data directory other accounts can "
                 "enter, such as /var/lib/tkhub (--data-dir)."
             )
-    check_service_secrets(settings)
     note = hold_data_dir(settings)  # before anything is started or written
     if note:
         print(note)

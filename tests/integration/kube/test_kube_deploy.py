@@ -130,8 +130,11 @@ def stand_in_for_chart(kube: Kube, hub: Hub, namespace: str) -> None:
     kube.emulator.service_backends[(namespace, names.catalog)] = hub.catalog_url
 
 
-GATEWAY = {"name": "LLM gateway", "env": {"OPENAI_BASE_URL": "http://gw:4000/v1"},
-           "secrets": {"OPENAI_API_KEY": {"name": "tkhub-llm-gateway", "key": "api-key"}}}  # fmt: skip
+GATEWAY = {
+    "name": "LLM gateway",
+    "env": {"OPENAI_BASE_URL": "http://gw:4000/v1"},
+    "secrets": {"OPENAI_API_KEY": {"name": "tkhub-llm-gateway", "key": "api-key"}},
+}
 
 
 def with_services(config: Path, *services: dict) -> Path:

@@ -83,7 +83,9 @@ def test_groups_decide_who_gets_a_service():
 
 
 def test_public_url_drops_credentials():
-    assert public_url("https://u:p@mlflow.example.org:5000/x") == "https://mlflow.example.org:5000/x"
+    assert (
+        public_url("https://u:p@mlflow.example.org:5000/x") == "https://mlflow.example.org:5000/x"
+    )
     assert public_url("http://gw:4000/v1") == "http://gw:4000/v1"
 
 

@@ -1,0 +1,182 @@
+"""Platform services through ``tkhub up``: a real MLflow tracking server, a kernel that
+logs to it, secrets that reach the kernel and nowhere else, and a service that stops.
+
+The MLflow server and the client the kernel imports come from one environment made
+here with uv (``mlflow`` from PyPI, with the hub's JupyterHub), registered as a local
+environment of the hub.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jupyterhub
+import pytest
+from hubproc import free_port, remove_test_account, terminate, wait_for
+from kernels import run_in_kernel
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
+from local_hub import TKHUB, LocalHub, running_tkhub_up, xsrf  # noqa: E402
+
+UV = str(Path(sys.executable).parent / "uv")
+QDRANT_KEY = "qk-" + os.urandom(12).hex()  # a value to search every output for
+GATEWAY_KEY = "sk-" + os.urandom(12).hex()
+
+
+@dataclass
+class Stack:
+    hub: LocalHub
+    mlflow_url: str
+    mlflow: subprocess.Popen[bytes]
+    root: Path
+
+
+def make_mlflow_env(path: Path) -> Path:
+    """mlflow (server and client), and jupyterhub of the hub's version for the server."""
+    subprocess.run([UV, "venv", "-q", "--python", "/usr/bin/python3", str(path)], check=True)
+    subprocess.run(
+        [UV, "pip", "install", "-q", "--python", str(path / "bin" / "python"),
+         "mlflow>=3,<4", f"jupyterhub=={jupyterhub.__version__}", "jupyterlab", "ipykernel"],
+        check=True,
+    )  # fmt: skip
+    return path / "bin"
+
+
+def start_mlflow(bin_dir: Path, data: Path, port: int) -> subprocess.Popen[bytes]:
+    data.mkdir()
+    log = open(data / "mlflow.log", "wb")  # noqa: SIM115 (open for the process's life)
+    proc = subprocess.Popen(
+        [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
+         "--artifacts-destination", str(data / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, cwd=data, start_new_session=True,
+    )  # fmt: skip
+    wait_for(f"http://127.0.0.1:{port}/health", proc, data / "mlflow.log", timeout=180)
+    return proc
+
+
+def secret(path: Path, value: str) -> Path:
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-services-"))
+    root.chmod(0o755)  # users' accounts run the environment's python from here
+    bin_dir = make_mlflow_env(root / "mlflow-env")
+    port = free_port()
+    mlflow = start_mlflow(bin_dir, root / "mlflow", port)
+    url = f"http://127.0.0.1:{port}"
+    keys = root / "keys"
+    keys.mkdir(mode=0o700)
+    data = root / "data"
+    data.mkdir()
+    (data / "tkhub.yaml").write_text(json.dumps({"services": [
+        {"name": "MLflow", "url": url, "env": {"MLFLOW_TRACKING_URI": url}},
+        {"name": "Vector store", "url": "http://127.0.0.1:9/",
+         "env": {"QDRANT_URL": "http://127.0.0.1:9"},
+         "secrets": {"QDRANT_API_KEY": str(secret(keys / "qdrant", QDRANT_KEY))}},
+        {"name": "LLM gateway", "env": {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"},
+         "secrets": {"OPENAI_API_KEY": str(secret(keys / "gateway", GATEWAY_KEY))},
+         "groups": ["llm-users"]},
+    ]}))  # fmt: skip
+    try:
+        with running_tkhub_up(root=root, keep=True) as hub:
+            entry = {"name": "tracked", "kind": "local", "python": str(bin_dir / "python")}
+            assert hub.catalog("POST", "/images", json=entry).status_code == 201
+            yield Stack(hub, url, mlflow, root)
+    finally:
+        terminate(mlflow, timeout=30, sig=signal.SIGTERM)
+        for user in ("alice", "bob", "admin"):
+            remove_test_account(user, data)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def tkhub(hub: LocalHub, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TKHUB, *args, "--data-dir", str(hub.data_dir)], capture_output=True, text=True, timeout=120
+    )
+
+
+def signed_in_token(hub: LocalHub, user: str) -> tuple[str, str]:
+    """The user's spawn page and a token of theirs, after signing in with a password."""
+    password = hub.data_dir.parent / f"{user}-password"
+    password.write_text("a-test-password\n")
+    assert tkhub(hub, "users", "add", user, "--password-file", str(password)).returncode == 0
+    hub.add_user(user)
+    browser = hub.sign_in(user, "a-test-password")
+    try:
+        page = " ".join(browser.get("/hub/spawn").text.split())
+        made = browser.post(f"/hub/api/users/{user}/tokens", json={"expires_in": 600},
+                            headers={"X-XSRFToken": xsrf(browser, "/hub/")})  # fmt: skip
+        return page, made.json()["token"]
+    finally:
+        browser.close()
+
+
+KERNEL = """
+import json, os, mlflow
+with mlflow.start_run(run_name="from-a-kernel") as run:
+    mlflow.log_param("lr", "0.001")
+    mlflow.log_metric("loss", 0.25)
+print(json.dumps({
+    "uri": os.environ.get("MLFLOW_TRACKING_URI"),
+    "run": run.info.run_id,
+    "qdrant_key_matches": os.environ.get("QDRANT_API_KEY") == %r,
+    "gateway": sorted(k for k in os.environ if k.startswith("OPENAI_")),
+}))
+"""
+
+
+def test_a_kernel_logs_to_mlflow_and_secrets_stay_out_of_logs_and_pages(stack: Stack):
+    hub = stack.hub
+    page, token = signed_in_token(hub, "alice")
+    assert 'id="tk-services"' in page and "MLflow" in page and "Vector store" in page, page
+    assert "LLM gateway" not in page  # alice is not in llm-users
+    assert hub.spawn("alice", {"image": "tracked"}).status_code in (201, 202)
+    hub.wait_ready("alice")
+
+    seen = run_in_kernel(hub, "alice", KERNEL % QDRANT_KEY, token=token)
+
+    assert seen["uri"] == stack.mlflow_url
+    assert seen["qdrant_key_matches"] is True  # read from its 0600 file, as root, at start
+    assert seen["gateway"] == []  # a service of a group alice is not in
+    run = httpx.get(f"{stack.mlflow_url}/api/2.0/mlflow/runs/get",
+                    params={"run_id": seen["run"]}, timeout=30).json()["run"]  # fmt: skip
+    assert run["info"]["run_name"] == "from-a-kernel"
+    assert {"key": "lr", "value": "0.001"} in run["data"]["params"]
+    assert run["data"]["metrics"][0]["key"] == "loss" and run["data"]["metrics"][0]["value"] == 0.25
+
+    status = tkhub(hub, "status")
+    assert "MLflow" in status.stdout and "answers at " + stack.mlflow_url in status.stdout
+    assert "Vector store" in status.stdout and "does not answer" in status.stdout
+    for where, text in (("hub log", hub.printed()), ("spawn page", page),
+                        ("tkhub status", status.stdout + status.stderr)):  # fmt: skip
+        assert QDRANT_KEY not in text and GATEWAY_KEY not in text, where
+    assert status.returncode == 0, status.stdout  # a service down is shown, not a failure
+
+
+def test_mlflow_stopped_status_says_so_and_spawning_still_works(stack: Stack):
+    hub = stack.hub
+    terminate(stack.mlflow, timeout=30, sig=signal.SIGTERM)
+    status = tkhub(hub, "status")
+    line = next(x for x in status.stdout.splitlines() if "MLflow" in x)
+    assert "down" in line and "does not answer at " + stack.mlflow_url in line, status.stdout
+    assert status.returncode == 0
+
+    hub.add_user("bob")
+    assert hub.spawn("bob", {"image": "tracked"}).status_code in (201, 202)
+    hub.wait_ready("bob")
+    hub.stop("bob")
