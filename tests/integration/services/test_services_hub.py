@@ -1,9 +1,8 @@
 """Platform services through ``tkhub up``: a real MLflow tracking server, a kernel that
 logs to it, secrets that reach the kernel and nowhere else, and a service that stops.
 
-The MLflow server and the client the kernel imports come from one environment made
-here with uv (``mlflow`` from PyPI, with the hub's JupyterHub), registered as a local
-environment of the hub.
+The MLflow server and the client the kernel imports come from one environment
+(``mlflow_env``), registered as a local environment of the hub.
 """
 
 from __future__ import annotations
@@ -20,15 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import jupyterhub
 import pytest
-from hubproc import free_port, remove_test_account, terminate, wait_for
+from conftest import start_mlflow
+from hubproc import free_port, remove_test_account, terminate
 from kernels import run_in_kernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 from local_hub import TKHUB, LocalHub, running_tkhub_up, xsrf  # noqa: E402
 
-UV = str(Path(sys.executable).parent / "uv")
 QDRANT_KEY = "qk-" + os.urandom(12).hex()  # a value to search every output for
 GATEWAY_KEY = "sk-" + os.urandom(12).hex()
 
@@ -41,30 +39,6 @@ class Stack:
     root: Path
 
 
-def make_mlflow_env(path: Path) -> Path:
-    """mlflow (server and client), and jupyterhub of the hub's version for the server."""
-    subprocess.run([UV, "venv", "-q", "--python", "/usr/bin/python3", str(path)], check=True)
-    subprocess.run(
-        [UV, "pip", "install", "-q", "--python", str(path / "bin" / "python"),
-         "mlflow>=3,<4", f"jupyterhub=={jupyterhub.__version__}", "jupyterlab", "ipykernel"],
-        check=True,
-    )  # fmt: skip
-    return path / "bin"
-
-
-def start_mlflow(bin_dir: Path, data: Path, port: int) -> subprocess.Popen[bytes]:
-    data.mkdir()
-    log = open(data / "mlflow.log", "wb")  # noqa: SIM115 (open for the process's life)
-    proc = subprocess.Popen(
-        [str(bin_dir / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{data / 'mlflow.db'}",
-         "--artifacts-destination", str(data / "artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=data, start_new_session=True,
-    )  # fmt: skip
-    wait_for(f"http://127.0.0.1:{port}/health", proc, data / "mlflow.log", timeout=180)
-    return proc
-
-
 def secret(path: Path, value: str) -> Path:
     path.write_text(value + "\n")
     path.chmod(0o600)
@@ -72,10 +46,10 @@ def secret(path: Path, value: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+def stack(mlflow_env: Path) -> Iterator[Stack]:
     root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-services-"))
-    root.chmod(0o755)  # users' accounts run the environment's python from here
-    bin_dir = make_mlflow_env(root / "mlflow-env")
+    root.chmod(0o755)  # users' accounts reach their homes below it
+    bin_dir = mlflow_env
     port = free_port()
     mlflow = start_mlflow(bin_dir, root / "mlflow", port)
     url = f"http://127.0.0.1:{port}"
