@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     hub_api_port: int = 8081
     proxy_api_port: int = 8001
     catalog_port: int = 8011
+    jobs_port: int = 8012
     catalog_host: str = "127.0.0.1"  # in a cluster the catalog pod listens on 0.0.0.0
     catalog_database_url: str | None = None  # default: SQLite in the data dir
     catalog_timeout: float = 5.0
@@ -181,6 +182,16 @@ class Settings(BaseSettings):
     @property
     def catalog_url(self) -> str:
         return f"http://127.0.0.1:{self.catalog_port}"
+
+    @property
+    def jobs_url(self) -> str:
+        """The jobs service, as servers and the CLI on this machine reach it."""
+        return f"http://127.0.0.1:{self.jobs_port}/services/jobs"
+
+    @property
+    def jobs_database_url(self) -> str:
+        """The jobs tables: beside the catalog's in PostgreSQL, else their own SQLite."""
+        return self.catalog_database_url or f"sqlite:///{self.state_dir / 'jobs.sqlite'}"
 
     @property
     def hub_url(self) -> str:

@@ -116,6 +116,15 @@ class TkSpawnerMixin(LoggingConfigurable):
         """,
     )
 
+    jobs_url = Unicode(
+        "",
+        config=True,
+        help="""
+        The jobs service as servers reach it, given to them as ``TKHUB_JOBS_URL`` so
+        that ``tkhub jobs`` works in a terminal with the server's own token.
+        """,
+    )
+
     #: How this spawner's ``platform_services`` say where secrets are.
     service_model: type[ServiceBase] = ServiceBase
 
@@ -246,7 +255,7 @@ class TkSpawnerMixin(LoggingConfigurable):
 
     def service_environment(self) -> dict[str, Any]:
         """Every variable of this user's services, secrets as ``secret_environment`` gives them."""
-        env: dict[str, Any] = {}
+        env: dict[str, Any] = {"TKHUB_JOBS_URL": self.jobs_url} if self.jobs_url else {}
         for service in self.user_services():
             env.update(service.env)
             env.update(self.secret_environment(service))

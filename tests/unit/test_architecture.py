@@ -11,6 +11,7 @@ Layers, bottom to top (docs/architecture.md)::
     examples                                the examples repository sync and delivery
     selection                               choices and the one parser
     spawnpage                               the spawn page
+    jobs                                    the jobs service: API, queue, the run
     spawner                                 what both spawners share
     local | kube                            one package per mode; never each other
     cli                                     the tkhub command
@@ -34,6 +35,7 @@ LAYERS = [
     {"environments", "examples"},
     {"selection"},
     {"spawnpage"},
+    {"jobs"},
     {"spawner"},
     {"local", "kube"},
     {"cli"},

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from tkhub.cli import catalog, deploy, env, examples, gpu, images, link, status, up, users
+from tkhub.cli import (
+    catalog,
+    deploy,
+    env,
+    examples,
+    gpu,
+    images,
+    jobs,
+    link,
+    status,
+    up,
+    users,
+)
 
 app = typer.Typer(
     name="tkhub",
@@ -23,6 +35,7 @@ app.add_typer(images.app, name="images", help="Build environment definitions as 
 app.add_typer(examples.app, name="examples", help="Sync the examples; show the last sync.")
 app.add_typer(catalog.app, name="catalog", help="The image catalog and registry sync.")
 app.add_typer(gpu.app, name="gpu", help="The GPU inventory: what is free, who holds what.")
+app.add_typer(jobs.app, name="jobs", help="Run notebooks as jobs; list, show, cancel them.")
 app.add_typer(deploy.app, name="deploy", help="Deploy to, verify and remove from Kubernetes.")
 
 

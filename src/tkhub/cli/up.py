@@ -59,6 +59,9 @@ def up(
     catalog_port: Annotated[
         int | None, typer.Option("--catalog-port", help="Catalog service port (default 8011).")
     ] = None,
+    jobs_port: Annotated[
+        int | None, typer.Option("--jobs-port", help="Jobs service port (default 8012).")
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option("--database-url", help="Catalog database (default: SQLite in the data dir)."),
@@ -68,9 +71,11 @@ def up(
         typer.Option("--cull-idle-timeout", help="Stop servers idle this many seconds (0: never)."),
     ] = None,
 ) -> None:
-    """Start tkhub in the foreground: JupyterHub, the image catalog and the idle culler.
+    """Start tkhub in the foreground: JupyterHub, the image catalog, the jobs service and
+    the idle culler.
 
-    Ctrl-C stops everything, single-user servers included; users' files stay.
+    Ctrl-C stops the hub, its services and every single-user server; running jobs go
+    on (the jobs service finds them again at the next start), and users' files stay.
     """
     overrides = {
         "ip": ip,
@@ -78,6 +83,7 @@ def up(
         "hub_api_port": hub_api_port,
         "proxy_api_port": proxy_api_port,
         "catalog_port": catalog_port,
+        "jobs_port": jobs_port,
         "catalog_database_url": database_url,
         "cull_idle_timeout": cull_idle_timeout,
     }

@@ -29,11 +29,17 @@ from tkhub.settings import Settings
 from tkhub.spawnpage.render import use_hub_templates
 
 CATALOG_SERVICE = "catalog"
+JOBS_SERVICE = "jobs"
 CULLER_SERVICE = "idle-culler"
 CLI_SERVICE = "tkhub-cli"
 EXAMPLES_SERVICE = "examples-sync"
 PROXY = "configurable-http-proxy"
 
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    f"access:services!service={JOBS_SERVICE}",
+]
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 CLI_SCOPES = [
     "admin:users",
@@ -96,6 +102,19 @@ def _services(
             "environment": catalog_environment(settings),
         },
         {"name": CLI_SERVICE, "api_token": ensure_secret(settings, CLI_TOKEN)},
+        {
+            "name": JOBS_SERVICE,
+            "display_name": "Jobs",
+            "url": f"http://127.0.0.1:{settings.jobs_port}",
+            "command": [sys.executable, "-m", "tkhub.local.jobs_service"],
+            "environment": {
+                **catalog_environment(settings),
+                "TKHUB_JOBS_PORT": str(settings.jobs_port),
+                "TKHUB_ACCOUNT_PREFIX": settings.account_prefix,
+                "TKHUB_CATALOG_TIMEOUT": str(settings.catalog_timeout),
+            },
+            "oauth_no_confirm": True,
+        },
         {
             "name": EXAMPLES_SERVICE,
             "command": [sys.executable, "-m", "tkhub.local.examples_service"],
@@ -169,6 +188,9 @@ def configure(c: Any, settings: Settings) -> None:
     c.Spawner.default_url = DEFAULT_URL
     c.Spawner.http_timeout = 60
     c.Spawner.start_timeout = 120
+    # A server's own token may use the jobs service (`tkhub jobs` in a terminal).
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
+    c.LocalSpawner.jobs_url = settings.jobs_url
 
     services, roles = _services(settings, catalog_token)
     c.JupyterHub.services = services

@@ -32,8 +32,6 @@ from tkhub.gpu.model import Inventory
 from tkhub.layout import (
     UserLayout,
     clear_scratch,
-    ensure_layout,
-    ensure_shared,
 )
 from tkhub.local.accounts import (
     ACCOUNT_PREFIX,
@@ -41,18 +39,16 @@ from tkhub.local.accounts import (
     SHARED_GROUP,
     Account,
     AccountError,
-    ensure_account,
-    ensure_group,
-    install_marker,
     running_as_root,
     system_account_name,
     unreachable_part,
 )
 from tkhub.local.gpu_env import gpu_environment
+from tkhub.local.homes import prepare_home
 from tkhub.local.inventory import local_inventory
 from tkhub.local.ledger import GpuLedger, shared_ledger
 from tkhub.selection import Selection, SpawnChoices
-from tkhub.services import SecretFileError, read_secret_file
+from tkhub.services import secret_values
 from tkhub.settings import LocalService, ServiceBase
 from tkhub.spawner import TkSpawnerMixin
 
@@ -193,23 +189,14 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
 
     def _prepare_home(self) -> Account | None:
         """The user's account (as root) and home tree; idempotent, run before each start."""
-        layout = self.layout
-        if not self.run_as_system_users:
-            ensure_shared(layout.shared)
-            ensure_layout(layout)
-            return None
         try:
-            gid = ensure_group(self.shared_group)
-            ensure_shared(layout.shared, gid)
-            marker = install_marker(Path(self.data_dir))
-            account = ensure_account(self.account_name, layout.home, marker, self.shared_group)
+            return prepare_home(Path(self.data_dir), self.layout, self.account_name,
+                                self.shared_group, self.run_as_system_users)  # fmt: skip
         except AccountError as e:
             raise SpawnRefused(
                 f"Your system account could not be set up; ask your administrator ({e}).",
                 log_message=str(e),
             ) from e
-        ensure_layout(layout, account.uid, account.gid)
-        return account
 
     def _release(self) -> None:
         self.ledger.release(self.server_key)
@@ -284,14 +271,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
     def secret_environment(self, service: ServiceBase) -> dict[str, Any]:
         """Each secret read from its 0600 file now (as root), so a rotated one reaches the
         next server; one that cannot be read is left out, never a failed spawn."""
-        env: dict[str, Any] = {}
-        for variable, path in service.secrets.items():
-            try:
-                env[variable] = read_secret_file(Path(path))
-            except SecretFileError as e:  # the message names the file, never the value
-                self.log.warning("%s: service %s: %s not set: %s",
-                                 self._log_name, service.name, variable, e)  # fmt: skip
-        return env
+        return secret_values(service, lambda why: self.log.warning("%s: %s", self._log_name, why))
 
     def get_env(self) -> dict[str, str]:
         env: dict[str, str] = super().get_env()

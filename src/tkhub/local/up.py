@@ -22,6 +22,7 @@ from tkhub.files import write_atomic
 from tkhub.local import datadir_lock
 from tkhub.local.accounts import running_as_root, unreachable_part
 from tkhub.local.hub_config import prepare_data_dir, proxy_command
+from tkhub.local.jobs_runner import live_job_keys
 from tkhub.local.ledger import ledger_for
 from tkhub.local.password_auth import UserStore, generate_password, users_file
 from tkhub.services import secret_file_problem
@@ -61,6 +62,7 @@ def check_ports(settings: Settings) -> None:
         ("127.0.0.1", settings.hub_api_port, "--hub-api-port"),
         ("127.0.0.1", settings.proxy_api_port, "--proxy-api-port"),
         ("127.0.0.1", settings.catalog_port, "--catalog-port"),
+        ("127.0.0.1", settings.jobs_port, "--jobs-port"),
     ]
     for host, port, flag in wanted:
         with socket.socket() as s:
@@ -118,11 +120,29 @@ def live_server_keys(hub_db: Path) -> set[str]:
     return live
 
 
+def running_jobs(settings: Settings) -> list[dict[str, Any]]:
+    """``{"id", "pid", "created"}`` of jobs recorded as running (jobs database, read only)."""
+    url = settings.jobs_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return []
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tkhub.jobs import db
+    from tkhub.jobs.models import RUNNING, Job
+
+    try:
+        with db.session_factory(db.make_engine(url))() as session:
+            rows = session.scalars(select(Job).where(Job.state == RUNNING))
+            return [{"id": job.id, **job.runner_ref} for job in rows]
+    except SQLAlchemyError:
+        return []  # no tables yet
+
+
 def reconcile_gpus(settings: Settings) -> list[str]:
-    """Free GPUs still booked for servers that are gone; returns those servers."""
-    return ledger_for(settings).reconcile(
-        live_server_keys(settings.state_dir / "jupyterhub.sqlite")
-    )
+    """Free GPUs still booked for servers and jobs that are gone; returns those."""
+    live = live_server_keys(settings.state_dir / "jupyterhub.sqlite")
+    return ledger_for(settings).reconcile(live | live_job_keys(running_jobs(settings)))
 
 
 def hub_environment(settings: Settings, overrides: dict[str, Any]) -> dict[str, str]:

@@ -12,7 +12,12 @@ from tkhub.services.environment import (
     services_for,
 )
 from tkhub.services.health import ServiceCheck, check_services
-from tkhub.services.secret_files import SecretFileError, read_secret_file, secret_file_problem
+from tkhub.services.secret_files import (
+    SecretFileError,
+    read_secret_file,
+    secret_file_problem,
+    secret_values,
+)
 
 __all__ = [
     "SecretFileError",
@@ -22,5 +27,6 @@ __all__ = [
     "public_url",
     "read_secret_file",
     "secret_file_problem",
+    "secret_values",
     "services_for",
 ]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+
+from tkhub.settings import ServiceBase
 
 MAX_SECRET_BYTES = 64 * 1024
 
@@ -47,3 +50,15 @@ def read_secret_file(path: Path) -> str:
     if not value:
         raise SecretFileError(f"{path} is empty")
     return value
+
+
+def secret_values(service: ServiceBase, warn: Callable[[str], None]) -> dict[str, str]:
+    """The service's secrets read from their files; one that cannot be read is left out
+    and ``warn`` is told which (the file, never a value)."""
+    env: dict[str, str] = {}
+    for variable, path in service.secrets.items():
+        try:
+            env[variable] = read_secret_file(Path(path))
+        except SecretFileError as e:
+            warn(f"service {service.name}: {variable} not set: {e}")
+    return env

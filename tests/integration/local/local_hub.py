@@ -34,6 +34,7 @@ class LocalHub:
     proc: subprocess.Popen[bytes]
     output: Path  # what `tkhub up` printed (and the hub's log)
     catalog_port: int
+    jobs_port: int = 0
     users: set[str] = field(default_factory=set)
 
     @property
@@ -146,11 +147,11 @@ def running_tkhub_up(
         root = Path(tempfile.mkdtemp(dir="/tmp", prefix="tkhub-up-"))
         root.chmod(0o755)  # users' accounts must reach their homes below it
     data = root / "data"
-    port, catalog_port = free_port(), free_port()
+    port, catalog_port, jobs_port = free_port(), free_port(), free_port()
     args = [
         TKHUB, "up", "--data-dir", str(data), "--port", str(port),
         "--hub-api-port", str(free_port()), "--proxy-api-port", str(free_port()),
-        "--catalog-port", str(catalog_port), *extra,
+        "--catalog-port", str(catalog_port), "--jobs-port", str(jobs_port), *extra,
     ]  # fmt: skip
     output = root / f"up-{port}.log"
     with open(output, "wb") as out:
@@ -161,7 +162,7 @@ def running_tkhub_up(
             env=dict(os.environ),
             preexec_fn=_ignore_sigint if sigint_ignored else None,
         )
-    hub = LocalHub(f"http://127.0.0.1:{port}", data, proc, output, catalog_port)
+    hub = LocalHub(f"http://127.0.0.1:{port}", data, proc, output, catalog_port, jobs_port)
     try:
         _wait_ready_line(hub)
         yield hub

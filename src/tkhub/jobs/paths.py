@@ -1,0 +1,56 @@
+"""Which notebook a job may name, and where its output and log go.
+
+A job names a notebook by its path under the user's ``notebooks/`` folder. Anything
+that leads outside it is refused before a job exists: ``..``, an absolute path
+elsewhere, a symbolic link out. (The run itself happens as the user, so even a file
+swapped afterwards is read with the user's own rights.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+MAX_PATH = 1024
+
+
+class NotebookRefused(ValueError):
+    """The notebook path cannot be a job's; ``str()`` says why, for the user."""
+
+
+def notebook_path(notebooks: Path, given: str) -> PurePosixPath:
+    """``given`` as a path relative to ``notebooks``, after every check (an absolute
+    path is accepted when it lies in ``notebooks``)."""
+    text = given.strip()
+    if not text or len(text) > MAX_PATH or "\0" in text:
+        raise NotebookRefused("notebook: give the path of a notebook in your notebooks folder")
+    if not text.endswith(".ipynb"):
+        raise NotebookRefused(f"notebook: {given!r} is not a notebook (.ipynb)")
+    relative = _relative(notebooks, text)
+    if any(part == ".." for part in relative.parts):
+        raise NotebookRefused(f"notebook: {given!r} leads outside your notebooks folder")
+    root = notebooks.resolve()
+    target = (notebooks / relative).resolve()
+    if not target.is_relative_to(root):
+        raise NotebookRefused(f"notebook: {given!r} leads outside your notebooks folder")
+    if not target.is_file():
+        raise NotebookRefused(f"notebook: {relative} does not exist in your notebooks folder")
+    return PurePosixPath(target.relative_to(root).as_posix())
+
+
+def _relative(notebooks: Path, text: str) -> PurePosixPath:
+    if not text.startswith("/"):
+        return PurePosixPath(text)
+    path, root = PurePosixPath(os.path.normpath(text)), PurePosixPath(str(notebooks))
+    if not path.is_relative_to(root):
+        raise NotebookRefused(f"notebook: {text!r} is not in your notebooks folder")
+    return path.relative_to(root)
+
+
+def run_files(notebook: PurePosixPath, job_id: int) -> tuple[PurePosixPath, PurePosixPath]:
+    """``NAME.run-<id>.ipynb`` and ``NAME.run-<id>.log`` next to the notebook."""
+    stem = notebook.name.removesuffix(".ipynb")
+    return (
+        notebook.with_name(f"{stem}.run-{job_id}.ipynb"),
+        notebook.with_name(f"{stem}.run-{job_id}.log"),
+    )

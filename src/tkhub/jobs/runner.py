@@ -1,0 +1,64 @@
+"""What each mode's runner does for the jobs service: start, poll, stop a run."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tkhub.gpu.model import Inventory
+from tkhub.jobs.models import Job
+from tkhub.selection import Selection
+
+
+@dataclass(frozen=True)
+class Started:
+    gpus: list[str] = field(default_factory=list)
+    ref: dict[str, Any] = field(default_factory=dict)  # what finds the run again
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str  # shown to the user: "waiting for a free GPU"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # succeeded | failed
+    reason: str = ""
+    error: str = ""
+    failed_cell: int | None = None
+
+
+class Runner(ABC):
+    """One mode's way to run jobs. Every method is safe to call again after a restart."""
+
+    @abstractmethod
+    async def inventory(self) -> Inventory:
+        """GPUs that exist, as if all were free: what a job may ask for and wait for."""
+
+    @abstractmethod
+    def notebooks_dir(self, user: str) -> Path:
+        """The user's notebooks folder as this service sees it."""
+
+    def unusable(self, selection: Selection) -> str | None:
+        """Why this mode cannot run the selection at all (refused at submit), or None."""
+        return None
+
+    @abstractmethod
+    async def start(self, job: Job, selection: Selection, groups: list[str]) -> Started | Waiting:
+        """Start the run now, or say why it waits (no free GPU)."""
+
+    @abstractmethod
+    async def poll(self, job: Job) -> Outcome | None:
+        """The run's outcome once it has ended, else None."""
+
+    @abstractmethod
+    async def stop(self, job: Job) -> None:
+        """End the run and everything it started; free what it held."""
+
+    @abstractmethod
+    def read_log(self, job: Job, limit: int) -> str:
+        """The end of the run's log (at most ``limit`` bytes), read as safely as the user
+        could: never through a link out of their notebooks."""

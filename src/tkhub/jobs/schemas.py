@@ -1,0 +1,86 @@
+"""What the jobs API takes and gives."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_TIME_LIMIT = 7 * 24 * 3600
+PARAMETER_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Scalar = str | int | float | bool | None
+
+
+class JobSubmit(BaseModel):
+    """A job: a notebook, and the same choices as the spawn page (``image``, ``gpu``,
+    ``count``, ``size``: one parser checks both)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notebook: str = Field(description="path under your notebooks folder")
+    image: str | None = Field(None, description="environment name (default: the default one)")
+    gpu: str | None = Field(None, description="none, any, model:<name>, node:<n>, device:<i>")
+    count: int | None = Field(None, ge=1, le=16)
+    size: str | None = None
+    parameters: dict[str, Scalar] = Field(default_factory=dict)
+    time_limit: int = Field(4 * 3600, ge=1, le=MAX_TIME_LIMIT, description="seconds")
+
+    @field_validator("parameters")
+    @classmethod
+    def _names(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+
+        for name in value:
+            if not re.match(PARAMETER_NAME, name):
+                raise ValueError(f"{name!r} is not a Python name a notebook could assign")
+        return value
+
+    def selection_options(self) -> dict[str, Any]:
+        """The spawn page's options this job chose (what ``parse_selection`` reads)."""
+        given = {"image": self.image, "gpu": self.gpu, "count": self.count, "size": self.size}
+        return {k: str(v) for k, v in given.items() if v is not None}
+
+
+class JobPublic(BaseModel):
+    id: int
+    user: str
+    notebook: str
+    output: str
+    log: str
+    environment: str
+    placement: str
+    count: int
+    size: str
+    parameters: dict[str, Any]
+    time_limit: int
+    state: str
+    queue_position: int | None = None  # 1 = next to start when a GPU frees
+    reason: str = ""
+    failed_cell: int | None = None
+    error: str = ""
+    gpus: list[str] = Field(default_factory=list)
+    created: datetime
+    started: datetime | None = None
+    finished: datetime | None = None
+    duration: float | None = None
+
+
+def parse_parameter(text: str) -> tuple[str, Scalar]:
+    """``name=value`` as papermill's ``-p`` reads it: a number, true/false/none, or text."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not re.match(PARAMETER_NAME, name):
+        raise ValueError(f"parameter {text!r}: write it as name=value")
+    value = raw.strip()
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return name, lowered == "true"
+    if lowered in ("none", "null"):
+        return name, None
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value

@@ -1,0 +1,230 @@
+"""The jobs service's rules: who may do what, the queue, and each job's life.
+
+Submits are validated with the spawn page's parser against GPUs that exist (all as
+if free), so a job may ask for a GPU that is busy now: it waits in the queue, in
+submit order, and the runner starts it when the GPU frees. ``tick`` moves every job
+along; the app calls it every half second and after each submit or cancel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tkhub.catalog.schemas import ImagePublic
+from tkhub.errors import TkhubError
+from tkhub.jobs.models import ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, Job
+from tkhub.jobs.paths import NotebookRefused, notebook_path, run_files
+from tkhub.jobs.runner import Outcome, Runner, Started
+from tkhub.jobs.schemas import JobPublic, JobSubmit
+from tkhub.selection import (
+    Selection,
+    SelectionError,
+    normalize_params,
+    parse_selection,
+    spawn_choices,
+)
+
+log = logging.getLogger(__name__)
+CatalogReader = Callable[[], Awaitable[Sequence[ImagePublic]]]
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who calls: a user (their jobs) or an admin (everyone's)."""
+
+    name: str
+    admin: bool
+    groups: frozenset[str]
+
+
+class JobRefused(Exception):
+    """A request the service turns down; ``status`` is its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobsService:
+    def __init__(
+        self, sessions: sessionmaker[Session], runner: Runner, catalog: CatalogReader
+    ) -> None:
+        self.sessions = sessions
+        self.runner = runner
+        self.catalog = catalog
+
+    # --- requests -------------------------------------------------------------------
+
+    async def selection(
+        self, options: dict[str, Any], groups: Sequence[str], admin: bool
+    ) -> Selection:
+        """The spawn page's parser on the job's options; ``SelectionError`` as it says."""
+        try:
+            entries = await self.catalog()
+        except TkhubError as e:
+            raise JobRefused(503, e.user_message) from e
+        choices = spawn_choices(
+            entries, await self.runner.inventory(), user_groups=groups, admin=admin
+        )
+        return parse_selection(normalize_params(options, strict=True), choices)
+
+    async def submit(self, who: Requester, body: JobSubmit, owner: str | None = None) -> JobPublic:
+        user = owner or who.name
+        if owner and owner != who.name and not who.admin:
+            raise JobRefused(403, "user: only admins submit jobs for other users")
+        try:
+            notebook = notebook_path(self.runner.notebooks_dir(user), body.notebook)
+        except NotebookRefused as e:
+            raise JobRefused(400, str(e)) from e
+        options = body.selection_options()
+        groups = sorted(who.groups) if user == who.name else []
+        try:
+            chosen = await self.selection(options, groups, who.admin and user == who.name)
+        except SelectionError as e:
+            raise JobRefused(403 if e.forbidden else 400, str(e)) from e
+        problem = self.runner.unusable(chosen)
+        if problem:
+            raise JobRefused(400, problem)
+        with self.sessions() as session, session.begin():
+            job = Job(
+                user=user, notebook=str(notebook), output="", log="",
+                environment=chosen.image.name, placement=chosen.placement.key,
+                count=chosen.placement.count if chosen.placement.uses_gpu else 0,
+                size=chosen.size, parameters=body.parameters, time_limit=body.time_limit,
+                options={"selection": options, "groups": groups}, reason="queued",
+            )  # fmt: skip
+            session.add(job)
+            session.flush()
+            output, log_file = run_files(notebook, job.id)
+            job.output, job.log = str(output), str(log_file)
+        log.info(
+            "job %s of %s: %s in %s on %s", job.id, user, notebook, job.environment, job.placement
+        )
+        return self.public(job, [])
+
+    def visible(self, who: Requester, everyone: bool = False) -> list[JobPublic]:
+        with self.sessions() as session:
+            query = select(Job).order_by(Job.id.desc())
+            if not (everyone and who.admin):
+                query = query.where(Job.user == who.name)
+            jobs = list(session.scalars(query.limit(500)))
+            queue = self.queue(session)
+        return [self.public(job, queue) for job in jobs]
+
+    def one(self, who: Requester, job_id: int) -> JobPublic:
+        with self.sessions() as session:
+            job = self._own(session, who, job_id)
+            return self.public(job, self.queue(session))
+
+    def cancel(self, who: Requester, job_id: int) -> JobPublic:
+        with self.sessions() as session, session.begin():
+            job = self._own(session, who, job_id)
+            if job.state not in ACTIVE:
+                raise JobRefused(409, f"job {job_id} has already ended ({job.state})")
+            job.cancel_requested = True
+            job.reason = f"cancelled by {who.name}"
+        return self.one(who, job_id)
+
+    def _own(self, session: Session, who: Requester, job_id: int) -> Job:
+        job = session.get(Job, job_id)
+        if job is None or (job.user != who.name and not who.admin):
+            raise JobRefused(404, f"job {job_id} does not exist")  # never "it is someone else's"
+        return job
+
+    @staticmethod
+    def queue(session: Session) -> list[int]:
+        return list(session.scalars(select(Job.id).where(Job.state == QUEUED).order_by(Job.id)))
+
+    @staticmethod
+    def public(job: Job, queue: list[int]) -> JobPublic:
+        position = queue.index(job.id) + 1 if job.id in queue else None
+        return JobPublic.model_validate({
+            **{c: getattr(job, c) for c in JobPublic.model_fields if hasattr(job, c)},
+            "queue_position": position,
+        })  # fmt: skip
+
+    # --- the queue ----------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Finish what ended, stop what was cancelled or ran out of time, start what can."""
+        with self.sessions() as session:
+            active = list(
+                session.scalars(select(Job).where(Job.state.in_(ACTIVE)).order_by(Job.id))
+            )
+        for job in active:
+            try:
+                await (self._advance_running(job) if job.state == RUNNING else self._try_start(job))
+            except Exception:  # one job's trouble must not stall the queue
+                log.exception("job %s", job.id)
+
+    async def _advance_running(self, job: Job) -> None:
+        started = _aware(job.started or now())
+        if job.cancel_requested:
+            await self.runner.stop(job)
+            self._finish(job.id, Outcome(CANCELLED, job.reason or "cancelled"))
+        elif (now() - started).total_seconds() > job.time_limit:
+            await self.runner.stop(job)
+            self._finish(job.id, Outcome(FAILED, f"time limit of {job.time_limit} s reached"))
+        else:
+            outcome = await self.runner.poll(job)
+            if outcome is not None:
+                self._finish(job.id, outcome)
+
+    async def _try_start(self, job: Job) -> None:
+        if job.cancel_requested:
+            self._finish(job.id, Outcome(CANCELLED, job.reason or "cancelled"))
+            return
+        saved = job.options or {}
+        try:
+            chosen = await self.selection(
+                saved.get("selection", {}), saved.get("groups", []), False
+            )
+        except SelectionError as e:  # the environment went away while the job waited
+            self._finish(job.id, Outcome(FAILED, str(e)))
+            return
+        except JobRefused as e:
+            self._update(job.id, reason=f"waiting: {e.message}")
+            return
+        result = await self.runner.start(job, chosen, list(saved.get("groups", [])))
+        if isinstance(result, Started):
+            self._update(job.id, state=RUNNING, started=now(), gpus=result.gpus,
+                         runner_ref=result.ref, reason="running")  # fmt: skip
+            log.info("job %s started, GPUs %s", job.id, ",".join(result.gpus) or "none")
+        else:
+            self._update(job.id, reason=result.reason)
+
+    def _update(self, job_id: int, **values: Any) -> None:
+        with self.sessions() as session, session.begin():
+            job = session.get(Job, job_id)
+            if job is not None:
+                for name, value in values.items():
+                    setattr(job, name, value)
+
+    def _finish(self, job_id: int, outcome: Outcome) -> None:
+        with self.sessions() as session, session.begin():
+            job = session.get(Job, job_id)
+            if job is None:
+                return
+            job.state, job.reason = outcome.state, outcome.reason
+            job.error, job.failed_cell = outcome.error, outcome.failed_cell
+            job.finished = now()
+            if job.started is not None:
+                job.duration = round((job.finished - _aware(job.started)).total_seconds(), 3)
+        log.info("job %s %s: %s", job_id, outcome.state, outcome.reason)
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite gives back naive datetimes; they were written in UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
