@@ -104,7 +104,6 @@ def _services(
         {"name": CLI_SERVICE, "api_token": ensure_secret(settings, CLI_TOKEN)},
         {
             "name": JOBS_SERVICE,
-            "display_name": "Jobs",
             "url": f"http://127.0.0.1:{settings.jobs_port}",
             "command": [sys.executable, "-m", "tkhub.local.jobs_service"],
             "environment": {

@@ -1,6 +1,6 @@
 """tkhub_jobs table
 
-Revision ID: jobs-0001
+Revision ID: jobs_0001
 Revises:
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "jobs-0001"
+revision = "jobs_0001"
 down_revision = None
 branch_labels = None
 depends_on = None
