@@ -21,7 +21,7 @@ from tkhub.cli.common import DataDir, cli_token, fail, settings_from
 from tkhub.jobs.schemas import parse_parameter
 
 app = typer.Typer(no_args_is_help=True)
-out = Console()
+out = Console(highlight=False)  # plain numbers: scripts read "Job 7 ..."
 
 
 def connection(data_dir: Path | None) -> tuple[str, str]:

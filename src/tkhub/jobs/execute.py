@@ -9,6 +9,7 @@ failing cell and its error. The kernel is the environment's own Python.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -46,7 +47,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         try:
             papermill.execute_notebook(
                 spec["input"], spec["output"], parameters=spec["parameters"],
-                kernel_name=KERNEL_NAME, cwd=spec["cwd"], log_output=True,
+                kernel_name=KERNEL_NAME, language="python", cwd=spec["cwd"], log_output=True,
                 progress_bar=False, request_save_on_cell_execute=True,
             )  # fmt: skip
         except PapermillExecutionError as e:
@@ -66,6 +67,8 @@ def main(argv: list[str]) -> int:
     log = open(spec["log"], "a", buffering=1)  # noqa: SIM115 (the process's stdout from now)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
+    # papermill logs each cell's output through logging (log_output=True)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
     started = time.monotonic()
     print(f"tkhub job {spec['job']}: {spec['input']} -> {spec['output']}", flush=True)
     result = run(spec)

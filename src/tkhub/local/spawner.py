@@ -277,6 +277,8 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         env: dict[str, str] = super().get_env()
         env.update(self.service_environment())
         env.update(self._selection_env)
+        # last, so the environment's own commands win: `tkhub jobs` in a terminal
+        env["PATH"] = f"{env.get('PATH', '/usr/bin:/bin')}:{Path(sys.executable).parent}"
         return env
 
     def _deliver_examples(self) -> str:

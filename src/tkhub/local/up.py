@@ -30,7 +30,7 @@ from tkhub.settings import Settings
 
 HUB_CONFIG_FILE = "jupyterhub_config.py"
 RUNNING_FILE = "running.json"  # the ports of the running `tkhub up`, for the other commands
-RUNNING_KEYS = ("ip", "port", "hub_api_port", "proxy_api_port", "catalog_port")
+RUNNING_KEYS = ("ip", "port", "hub_api_port", "proxy_api_port", "catalog_port", "jobs_port")
 INITIAL_PASSWORD_FILE = "initial-admin-password"
 FIRST_ADMIN = "admin"
 NOBODY = 65534  # an account with no rights: what every user's account can reach, at least

@@ -117,6 +117,29 @@ class LocalHub:
         return client
 
 
+def tkhub(hub: LocalHub, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``tkhub`` command on this hub's data directory."""
+    return subprocess.run(
+        [TKHUB, *args, "--data-dir", str(hub.data_dir)], capture_output=True, text=True, timeout=120
+    )
+
+
+def signed_in_token(hub: LocalHub, user: str) -> tuple[str, str]:
+    """The user's spawn page and a token of theirs, after signing in with a password."""
+    password = hub.data_dir.parent / f"{user}-password"
+    password.write_text("a-test-password\n")
+    assert tkhub(hub, "users", "add", user, "--password-file", str(password)).returncode == 0
+    hub.add_user(user)
+    browser = hub.sign_in(user, "a-test-password")
+    try:
+        page = " ".join(browser.get("/hub/spawn").text.split())
+        made = browser.post(f"/hub/api/users/{user}/tokens", json={"expires_in": 3600},
+                            headers={"X-XSRFToken": xsrf(browser, "/hub/")})  # fmt: skip
+        return page, made.json()["token"]
+    finally:
+        browser.close()
+
+
 def xsrf(client: httpx.Client, path: str) -> str:
     for cookie in client.cookies.jar:
         if cookie.name == "_xsrf" and cookie.path.rstrip("/") == path.rstrip("/"):

@@ -25,7 +25,7 @@ from hubproc import free_port, remove_test_account, terminate
 from kernels import run_in_kernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
-from local_hub import TKHUB, LocalHub, running_tkhub_up, xsrf  # noqa: E402
+from local_hub import LocalHub, running_tkhub_up, signed_in_token, tkhub  # noqa: E402
 
 QDRANT_KEY = "qk-" + os.urandom(12).hex()  # a value to search every output for
 GATEWAY_KEY = "sk-" + os.urandom(12).hex()
@@ -76,28 +76,6 @@ def stack(mlflow_env: Path) -> Iterator[Stack]:
         for user in ("alice", "bob", "admin"):
             remove_test_account(user, data)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def tkhub(hub: LocalHub, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [TKHUB, *args, "--data-dir", str(hub.data_dir)], capture_output=True, text=True, timeout=120
-    )
-
-
-def signed_in_token(hub: LocalHub, user: str) -> tuple[str, str]:
-    """The user's spawn page and a token of theirs, after signing in with a password."""
-    password = hub.data_dir.parent / f"{user}-password"
-    password.write_text("a-test-password\n")
-    assert tkhub(hub, "users", "add", user, "--password-file", str(password)).returncode == 0
-    hub.add_user(user)
-    browser = hub.sign_in(user, "a-test-password")
-    try:
-        page = " ".join(browser.get("/hub/spawn").text.split())
-        made = browser.post(f"/hub/api/users/{user}/tokens", json={"expires_in": 600},
-                            headers={"X-XSRFToken": xsrf(browser, "/hub/")})  # fmt: skip
-        return page, made.json()["token"]
-    finally:
-        browser.close()
 
 
 KERNEL = """
