@@ -45,7 +45,8 @@ def write_notebook(hub: Any, user: str, name: str, *cells: str, parameters: str 
 
 
 def submit(hub: Any, token: str, notebook: str, **body: Any) -> dict[str, Any]:
-    response = jobs_api(hub, token, "POST", "/jobs", json={"notebook": notebook, "image": "here", **body})
+    body = {"notebook": notebook, "image": "here", **body}
+    response = jobs_api(hub, token, "POST", "/jobs", json=body)
     assert response.status_code == 201, response.text
     job: dict[str, Any] = response.json()
     return job

@@ -84,7 +84,8 @@ def test_a_parameterized_notebook_runs_and_its_output_carries_the_parameters(sta
 def test_the_cli_runs_a_job_for_a_user_and_lists_it(stack: Stack):
     hub = stack.hub
     write_notebook(hub, "alice", "quick.ipynb", "print('quick', x)", parameters="x = 1")
-    ran = tkhub(hub, "jobs", "run", "quick.ipynb", "--user", "alice", "--env", "here", "-p", "x=hello")
+    ran = tkhub(hub, "jobs", "run", "quick.ipynb", "--user", "alice", "--env", "here",
+                "-p", "x=hello")  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     job_id = int(ran.stdout.split()[1])
     assert f"Output: notebooks/quick.run-{job_id}.ipynb" in ran.stdout
@@ -114,8 +115,13 @@ def test_a_cell_that_raises_fails_the_job_naming_the_cell(stack: Stack):
 
 def test_a_killed_kernel_fails_the_job_with_the_reason(stack: Stack):
     hub, token = stack.hub, stack.tokens["alice"]
-    write_notebook(hub, "alice", "oom.ipynb",
-                   "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", "print('never')")
+    write_notebook(
+        hub,
+        "alice",
+        "oom.ipynb",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "print('never')",
+    )
     done = wait_job(hub, token, submit(hub, token, "oom.ipynb")["id"], timeout=120)
     assert done["state"] == "failed", done
     assert "the kernel died" in done["reason"], done
@@ -195,8 +201,8 @@ def test_tkhub_jobs_works_from_inside_the_users_server(stack: Stack):
         seen = run_in_kernel(hub, "bob", (
             "import json, os, subprocess\n"
             "os.chdir(os.path.expanduser('~/thinkube/notebooks'))\n"
-            "run = subprocess.run(['tkhub', 'jobs', 'run', 'from-lab.ipynb', '--env', 'here', '-p', 'n=7'],"
-            " capture_output=True, text=True)\n"
+            "run = subprocess.run(['tkhub', 'jobs', 'run', 'from-lab.ipynb', '--env', 'here',"
+            " '-p', 'n=7'], capture_output=True, text=True)\n"
             "listed = subprocess.run(['tkhub', 'jobs', 'list'], capture_output=True, text=True)\n"
             "print(json.dumps({'run': run.stdout + run.stderr, 'rc': run.returncode,"
             " 'list': listed.stdout + listed.stderr}))"
