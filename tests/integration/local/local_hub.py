@@ -36,6 +36,7 @@ class LocalHub:
     catalog_port: int
     jobs_port: int = 0
     users: set[str] = field(default_factory=set)
+    with_password: set[str] = field(default_factory=set)
 
     @property
     def cli_token(self) -> str:
@@ -126,10 +127,12 @@ def tkhub(hub: LocalHub, *args: str) -> subprocess.CompletedProcess[str]:
 
 def signed_in_token(hub: LocalHub, user: str) -> tuple[str, str]:
     """The user's spawn page and a token of theirs, after signing in with a password."""
-    password = hub.data_dir.parent / f"{user}-password"
-    password.write_text("a-test-password\n")
-    assert tkhub(hub, "users", "add", user, "--password-file", str(password)).returncode == 0
-    hub.add_user(user)
+    if user not in hub.with_password:
+        password = hub.data_dir.parent / f"{user}-password"
+        password.write_text("a-test-password\n")
+        assert tkhub(hub, "users", "add", user, "--password-file", str(password)).returncode == 0
+        hub.add_user(user)
+        hub.with_password.add(user)
     browser = hub.sign_in(user, "a-test-password")
     try:
         page = " ".join(browser.get("/hub/spawn").text.split())

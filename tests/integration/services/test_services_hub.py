@@ -22,6 +22,7 @@ import httpx
 import pytest
 from conftest import start_mlflow
 from hubproc import free_port, remove_test_account, terminate
+from jobs_client import jobs_api, notebooks_of, submit, wait_job, write_notebook
 from kernels import run_in_kernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
@@ -118,6 +119,31 @@ def test_a_kernel_logs_to_mlflow_and_secrets_stay_out_of_logs_and_pages(stack: S
                         ("tkhub status", status.stdout + status.stderr)):  # fmt: skip
         assert QDRANT_KEY not in text and GATEWAY_KEY not in text, where
     assert status.returncode == 0, status.stdout  # a service down is shown, not a failure
+
+
+JOB_CELL = """
+import mlflow
+with mlflow.start_run(run_name="from-a-job") as run:
+    mlflow.log_param("lr", lr)
+open("job-run-id.txt", "w").write(run.info.run_id)
+"""
+
+
+def test_a_job_gets_the_same_services_and_logs_to_mlflow(stack: Stack):
+    hub = stack.hub
+    _, token = signed_in_token(hub, "alice")
+    write_notebook(hub, "alice", "tracked-job.ipynb", JOB_CELL, parameters="lr = 0.1")
+    job = submit(hub, token, "tracked-job.ipynb", image="tracked", parameters={"lr": 0.02})
+    done = wait_job(hub, token, job["id"])
+    assert done["state"] == "succeeded", (done["reason"], done["error"])
+
+    run_id = (notebooks_of(hub, "alice") / "job-run-id.txt").read_text()
+    run = httpx.get(f"{stack.mlflow_url}/api/2.0/mlflow/runs/get",
+                    params={"run_id": run_id}, timeout=30).json()["run"]  # fmt: skip
+    assert run["info"]["run_name"] == "from-a-job"
+    assert {"key": "lr", "value": "0.02"} in run["data"]["params"]
+    log = jobs_api(hub, token, "GET", f"/jobs/{job['id']}/log").text
+    assert QDRANT_KEY not in log and QDRANT_KEY not in hub.printed()
 
 
 def test_mlflow_stopped_status_says_so_and_spawning_still_works(stack: Stack):
