@@ -21,7 +21,7 @@ class JobSubmit(BaseModel):
 
     notebook: str = Field(description="path under your notebooks folder")
     image: str | None = Field(None, description="environment name (default: the default one)")
-    gpu: str | None = Field(None, description="none, any, model:<name>, node:<n>, device:<i>")
+    gpu: str | None = Field(None, description="none, auto, model:<name>, node:<n>, device:<i>")
     count: int | None = Field(None, ge=1, le=16)
     size: str | None = None
     parameters: dict[str, Scalar] = Field(default_factory=dict)

@@ -23,7 +23,7 @@ import psutil
 from jupyterhub.spawner import set_user_setuid
 
 from tkhub.errors import SpawnRefused
-from tkhub.gpu.model import Inventory
+from tkhub.gpu.model import Inventory, Placement
 from tkhub.jobs.models import FAILED, SUCCEEDED, Job
 from tkhub.jobs.runner import Outcome, Runner, Started, Waiting
 from tkhub.layout import UserLayout
@@ -86,7 +86,7 @@ class LocalRunner(Runner):
                 job_key(job.id), selection.placement, await self.inventory()
             )
         except SpawnRefused:
-            return Waiting(f"waiting for {selection.placement.describe()} to be free")
+            return Waiting(_waiting_for(selection.placement))
         try:
             pid, created = await asyncio.to_thread(self._launch, job, selection, devices, groups)
         except Exception:
@@ -224,6 +224,13 @@ class LocalRunner(Runner):
     def _clean_up(self, job: Job) -> None:
         self.ledger.release(job_key(job.id))
         shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
+
+
+def _waiting_for(placement: Placement) -> str:
+    if placement.kind == "auto":
+        plural = "s" if placement.count > 1 else ""
+        return f"waiting for {placement.count} free GPU{plural}"
+    return f"waiting for {placement.describe()} to be free"
 
 
 def _uid(account: str) -> int | None:
