@@ -26,6 +26,21 @@ def notebooks_of(hub: Any, user: str) -> Path:
     return hub.data_dir / "users" / user / "thinkube" / "notebooks"
 
 
+def place_notebook(hub: Any, user: str, name: str, source: Path) -> Path:
+    """A copy of ``source`` in the user's notebooks, theirs, as an example delivery makes."""
+    path = notebooks_of(hub, user) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(source.read_bytes())
+    _give(path, user)
+    return path
+
+
+def _give(path: Path, user: str) -> None:
+    account = pwd.getpwnam(account_of(user))
+    os.chown(path, account.pw_uid, account.pw_gid)
+    os.chown(path.parent, account.pw_uid, account.pw_gid)
+
+
 def write_notebook(hub: Any, user: str, name: str, *cells: str, parameters: str = "") -> Path:
     """A notebook of ``cells`` (the first tagged ``parameters`` when given), owned by the
     user's account, as if they had saved it in JupyterLab."""
@@ -38,9 +53,7 @@ def write_notebook(hub: Any, user: str, name: str, *cells: str, parameters: str 
         notebook.cells.append(cell)
     notebook.cells += [nbformat.v4.new_code_cell(code) for code in cells]
     nbformat.write(notebook, path)
-    account = pwd.getpwnam(account_of(user))
-    os.chown(path, account.pw_uid, account.pw_gid)
-    os.chown(path.parent, account.pw_uid, account.pw_gid)
+    _give(path, user)
     return path
 
 

@@ -19,15 +19,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import nbformat
 import pytest
 from conftest import start_mlflow
 from hubproc import free_port, remove_test_account, terminate
-from jobs_client import jobs_api, notebooks_of, submit, wait_job, write_notebook
+from jobs_client import (
+    jobs_api,
+    notebooks_of,
+    place_notebook,
+    submit,
+    wait_job,
+    write_notebook,
+)
 from kernels import run_in_kernel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
 from local_hub import LocalHub, running_tkhub_up, signed_in_token, tkhub  # noqa: E402
 
+from tkhub.environments import resolve  # noqa: E402
+from tkhub.local.env_create import create_environment  # noqa: E402
+
+FINE_TUNING = (
+    Path(__file__).resolve().parents[3] / "examples/notebooks/fine-tuning/lora-tiny-model.ipynb"
+)
 QDRANT_KEY = "qk-" + os.urandom(12).hex()  # a value to search every output for
 GATEWAY_KEY = "sk-" + os.urandom(12).hex()
 
@@ -144,6 +158,41 @@ def test_a_job_gets_the_same_services_and_logs_to_mlflow(stack: Stack):
     assert {"key": "lr", "value": "0.02"} in run["data"]["params"]
     log = jobs_api(hub, token, "GET", f"/jobs/{job['id']}/log").text
     assert QDRANT_KEY not in log and QDRANT_KEY not in hub.printed()
+
+
+def test_the_fine_tuning_example_runs_as_a_job_and_logs_to_mlflow(stack: Stack):
+    """The example as users get it, in its curated environment, run as a job on CPU:
+    the adapter lands in the user's models, the loss in the output notebook and MLflow."""
+    hub = stack.hub
+    definition, known = resolve("fine-tuning")
+    python = create_environment(definition, known, stack.root / "envs", lambda _: None).python
+    entry = {"name": "fine-tuning", "kind": "local", "python": str(python)}
+    assert hub.catalog("POST", "/images", json=entry).status_code == 201
+    _, token = signed_in_token(hub, "alice")
+    place_notebook(hub, "alice", "fine-tuning/lora-tiny-model.ipynb", FINE_TUNING)
+
+    job = submit(hub, token, "fine-tuning/lora-tiny-model.ipynb", image="fine-tuning",
+                 gpu="none", parameters={"adapter_name": "ci-adapter"})  # fmt: skip
+    done = wait_job(hub, token, job["id"], timeout=900)
+    assert done["state"] == "succeeded", (done["reason"], done["error"])
+
+    output = nbformat.read(notebooks_of(hub, "alice") / done["output"], as_version=4)
+    out = json.dumps([c.get("outputs", []) for c in output.cells])
+    assert "fine-tuning loss" in out and f"logged to MLflow at {stack.mlflow_url}" in out
+    adapter = hub.data_dir / "users" / "alice" / "thinkube" / "models" / "ci-adapter"
+    assert (adapter / "adapter_config.json").is_file()
+    api = f"{stack.mlflow_url}/api/2.0/mlflow"
+    named = {"experiment_name": "tkhub-examples"}
+    experiment = httpx.get(f"{api}/experiments/get-by-name", params=named).json()
+    search = {"experiment_ids": [experiment["experiment"]["experiment_id"]]}
+    (run,) = httpx.post(f"{api}/runs/search", json=search).json()["runs"]
+    assert run["info"]["run_name"] == "ci-adapter"
+    assert {p["key"] for p in run["data"]["params"]} == {"lora_rank", "finetune_steps"}
+    assert [m["key"] for m in run["data"]["metrics"]] == ["loss"]
+    where = {"run_id": run["info"]["run_id"], "path": "adapter"}
+    listed = httpx.get(f"{api}/artifacts/list", params=where).json()
+    names = {Path(f["path"]).name for f in listed["files"]}
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= names, listed
 
 
 def test_mlflow_stopped_status_says_so_and_spawning_still_works(stack: Stack):
