@@ -33,7 +33,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import nbformat
 from rich.console import Console
 
@@ -90,10 +89,12 @@ def run_job(hub: LocalHub, token: str, run: int) -> tuple[float, float]:
 def run_papermill(work: Path, notebook: Path, run: int) -> tuple[float, float]:
     marker = work / f"papermill-{run}.txt"
     cmd = [sys.executable, "-m", "papermill", str(notebook), str(work / f"out-{run}.ipynb"),
-           "-k", "python3", "--cwd", str(work), "-p", "marker", marker.name,
+           "-k", "python3", "--language", "python", "--cwd", str(work), "-p", "marker", marker.name,
            "--no-progress-bar"]  # fmt: skip
     started = time.time()
-    subprocess.run(cmd, check=True, capture_output=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"papermill exited {done.returncode}:\n{done.stderr[-3000:]}")
     ended = time.time()
     return first_cell_at(marker) - started, ended - started
 

@@ -60,7 +60,8 @@ def notebook_argument(given: str) -> str:
 
 
 def describe(job: dict[str, Any]) -> str:
-    where = job["placement"] + (f" ({', '.join(job['gpus'])})" if job["gpus"] else "")
+    placement = "CPU only" if job["placement"] == "none" else f"GPU {job['placement']}"
+    where = placement + (f" ({', '.join(job['gpus'])})" if job["gpus"] else "")
     state = job["state"] + (f", position {job['queue_position']} in the queue"
                             if job.get("queue_position") else "")  # fmt: skip
     return f"Job {job['id']} {state}: {job['notebook']} in {job['environment']} on {where}"
@@ -76,7 +77,10 @@ def run(
         str | None, typer.Option("--gpu", help="none, auto, model:<m>, node:<n>, device:<i>.")
     ] = None,
     count: Annotated[int | None, typer.Option("--count", help="How many GPUs.")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="small, medium, large, ...")] = None,
+    size: Annotated[
+        str | None,
+        typer.Option("--size", help="full, half, quarter (of the environment's limits)."),
+    ] = None,
     parameter: Annotated[
         list[str] | None,
         typer.Option("-p", "--parameter", help="name=value, for the notebook's parameters cell."),

@@ -39,6 +39,7 @@ from tkhub.selection import spawn_choices
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.5
+RUNNING_TICK_SECONDS = 0.1  # a run's end is seen this soon (a liveness check, no more)
 LOG_LIMIT = 256 * 1024
 XSRF_COOKIE = "tkhub-jobs-xsrf"
 Who = Annotated[Requester, Depends(requester)]
@@ -46,15 +47,24 @@ Who = Annotated[Requester, Depends(requester)]
 
 async def _queue_forever(app: FastAPI) -> None:
     service: JobsService = app.state.jobs
+    loop = asyncio.get_running_loop()
+    woken, last_start = True, 0.0
     while True:
+        busy = False
+        start_queued = woken or loop.time() - last_start >= TICK_SECONDS
         try:
-            await service.tick()
+            busy = await service.tick(start_queued)
         except Exception:
             log.exception("jobs queue")
+        if start_queued:
+            last_start = loop.time()
         try:
-            await asyncio.wait_for(app.state.wake.wait(), TICK_SECONDS)
+            await asyncio.wait_for(
+                app.state.wake.wait(), RUNNING_TICK_SECONDS if busy else TICK_SECONDS
+            )
+            woken = True
         except TimeoutError:
-            pass
+            woken = False
         app.state.wake.clear()
 
 

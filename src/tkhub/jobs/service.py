@@ -157,17 +157,22 @@ class JobsService:
 
     # --- the queue ----------------------------------------------------------------------
 
-    async def tick(self) -> None:
-        """Finish what ended, stop what was cancelled or ran out of time, start what can."""
+    async def tick(self, start_queued: bool = True) -> bool:
+        """Finish what ended, stop what was cancelled or ran out of time, start what can;
+        whether a job was running (the app then looks again sooner). Starting a queued
+        job reads the catalog, so the app asks for it only at the slower pace."""
         with self.sessions() as session:
             active = list(
                 session.scalars(select(Job).where(Job.state.in_(ACTIVE)).order_by(Job.id))
             )
         for job in active:
+            if job.state != RUNNING and not start_queued:
+                continue
             try:
                 await (self._advance_running(job) if job.state == RUNNING else self._try_start(job))
             except Exception:  # one job's trouble must not stall the queue
                 log.exception("job %s", job.id)
+        return any(job.state == RUNNING for job in active)
 
     async def _advance_running(self, job: Job) -> None:
         started = _aware(job.started or now())

@@ -121,3 +121,10 @@ def test_examples():
     assert re.search(r"delivery of 6 files: first \d+ ms", output), output
     assert re.search(r"sync of 5 notebooks: .* no change median \d+ ms", output), output
     assert len(ratio_lines(output)) == 2
+
+
+def test_jobs():
+    output = run_bench("jobs.py", "--runs", "1", timeout=600)
+    assert re.search(r"run 1 job +first cell +[\d.]+ s", output), output
+    assert re.search(r"run 1 papermill +first cell +[\d.]+ s", output), output
+    assert len(ratio_lines(output)) == 1
