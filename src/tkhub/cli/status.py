@@ -1,9 +1,10 @@
-"""``tkhub status``: is the hub answering, is the catalog healthy, which servers run.
+"""``tkhub status``: is the hub answering, are the catalog and jobs service healthy,
+which servers run.
 
 Exit status 0 when every check passes, 1 when the hub does not answer, the catalog
-is down or unhealthy, or the running servers cannot be listed. A platform service
-(MLflow, a gateway) that does not answer is shown as down; it is optional, so it
-does not change the exit status.
+or the jobs service is down or unhealthy, or the running servers cannot be listed.
+A platform service (MLflow, a gateway) that does not answer is shown as down; it is
+optional, so it does not change the exit status.
 """
 
 from __future__ import annotations
@@ -62,6 +63,20 @@ def check_catalog(http: httpx.Client, base: str) -> ServiceHealth:
         return ServiceHealth(True, f"healthy at {base} (database {body.get('db', '?')})")
     detail = f"{response.status_code}: database {body.get('db')}"
     return ServiceHealth(False, f"unhealthy at {base} ({detail})")
+
+
+def check_jobs(http: httpx.Client, base: str, token: str) -> ServiceHealth:
+    """The jobs service answers the admin's list: how many jobs run and wait."""
+    try:
+        response = http.get(f"{base}/api/v1/jobs", params={"all": "true"},
+                            headers={"Authorization": f"token {token}"})  # fmt: skip
+    except httpx.HTTPError as e:
+        return ServiceHealth(False, f"does not answer at {base} ({type(e).__name__})")
+    if response.status_code != 200:
+        return ServiceHealth(False, f"answered {response.status_code} at {base}")
+    states = [job.get("state") for job in response.json()]
+    running, queued = states.count("running"), states.count("queued")
+    return ServiceHealth(True, f"answering at {base}: {running} running, {queued} queued")
 
 
 def check_culler(http: httpx.Client, base: str, token: str, timeout_s: int) -> ServiceHealth:
@@ -211,6 +226,9 @@ def status(data_dir: DataDir = None) -> None:
             synced = read_status(settings.examples_dir)
             mark = "[green]ok[/green]" if synced and synced.ok else "[red]FAIL[/red]"
             out.print(f"{'Examples:':<9} {mark}  {escape(describe(synced))}", soft_wrap=True)
+            jobs = check_jobs(http, settings.jobs_url, token)
+            mark = "[green]ok[/green]" if jobs.ok else "[red]FAIL[/red]"
+            out.print(f"{'Jobs:':<9} {mark}  {escape(jobs.text)}", soft_wrap=True)
             servers = active_servers(http, base, token)
         except HubRefused as e:
             out.print(f"[red]Servers:[/red] {escape(str(e))}", soft_wrap=True)
@@ -226,7 +244,7 @@ def status(data_dir: DataDir = None) -> None:
         out.print(servers_table(servers, gpus_by_server(settings)))
     else:
         out.print("No servers running.")
-    if not catalog.ok:
+    if not (catalog.ok and jobs.ok):
         raise typer.Exit(1)
 
 

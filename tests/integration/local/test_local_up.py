@@ -316,7 +316,7 @@ def test_a_unicode_username_gets_an_escaped_home_inside_users(hub: LocalHub):
     hub.stop(name)
 
 
-def test_status_shows_hub_catalog_culler_and_servers(hub: LocalHub):
+def test_status_shows_hub_catalog_culler_jobs_and_servers(hub: LocalHub):
     hub.add_user("hank")
     assert hub.spawn("hank", {"image": "python"}).status_code in (201, 202)
     hub.wait_ready("hank")
@@ -331,6 +331,7 @@ def test_status_shows_hub_catalog_culler_and_servers(hub: LocalHub):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Hub:      ok" in done.stdout and "Catalog:  ok" in done.stdout
     assert "Culler:   ok  running: stops servers idle for more than 3600 s" in done.stdout
+    assert re.search(r"Jobs: +ok  answering at \S+/services/jobs: 0 running, 0 queued", done.stdout)
     row = next(line for line in done.stdout.splitlines() if "hank" in line)
     assert "ready" in row and "python" in row
     hub.stop("hank")

@@ -218,3 +218,27 @@ async def test_jobs_and_servers_never_share_an_exclusive_gpu(
             child.kill()
             child.wait()
         engine.dispose()
+
+
+def test_tkhub_up_keeps_the_gpus_of_jobs_still_running(tmp_path: Path, fake_nvml):
+    """A restarted ``tkhub up`` frees what dead servers and jobs held, never a live job's."""
+    from tkhub.local.up import reconcile_gpus
+
+    fake_nvml(gpus(3))
+    settings_ = Settings(data_dir=tmp_path)
+    engine = db.make_engine(settings_.jobs_database_url)
+    db.upgrade(engine)
+    me = psutil.Process()
+    with db.session_factory(engine)() as session, session.begin():
+        for pid, created in ((me.pid, me.create_time()), (me.pid, me.create_time() - 60)):
+            session.add(Job(user="alice", notebook="a.ipynb", output="", log="",
+                            environment="py", placement="auto", time_limit=60, state="running",
+                            runner_ref={"pid": pid, "created": created}))  # fmt: skip
+    ledger = SleepingRunner(settings_).ledger
+    for key in (job_key(1), job_key(2), "gone/"):
+        ledger.allocate(key, Placement("auto", count=1), local_inventory())
+
+    dropped = reconcile_gpus(settings_)
+
+    assert dropped == ["gone/", job_key(2)]  # job 2's pid is another process by now
+    assert list(ledger.holders().values()) == [(job_key(1),)]
