@@ -121,6 +121,27 @@ class LocalService(ServiceBase):
     secrets: dict[str, Path] = Field(default_factory=dict)
 
 
+class OidcSettings(BaseModel):
+    """Sign-in through an OpenID Connect provider such as Keycloak (docs/sign-in.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str  # https://keycloak.example.org/realms/thinkube
+    client_id: str = "tkhub"
+    client_secret_file: Path | None = None  # none: a public client (PKCE only)
+    admin_group: str = "tkhub-admins"  # its members are hub and catalog admins
+    allowed_groups: list[str] = Field(default_factory=list)  # empty: every account may
+    username_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"issuer: {value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     """Everything ``tkhub`` needs to run, on one machine or against a cluster."""
 
@@ -148,6 +169,7 @@ class Settings(BaseSettings):
     examples_git_ref: str = "main"
     examples_sync_hours: float = Field(default=24.0, ge=0)  # 0: only at start
     services: list[LocalService] = Field(default_factory=list)  # MLflow, LLM gateway, ...
+    oidc: OidcSettings | None = None  # sign-in through Keycloak; none: tkhub's passwords
 
     @field_validator("services")
     @classmethod
@@ -223,6 +245,10 @@ def load_settings(**overrides: Any) -> Settings:
     merged: dict[str, Any] = {**from_file}
     for name in env_set.model_fields_set:
         merged[name] = getattr(env_set, name)
-    merged.update(given)
+    for name, value in given.items():  # a flag for one field of a section keeps the rest
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = {**merged[name], **value}
+        else:
+            merged[name] = value
     merged["data_dir"] = data_dir
     return Settings.model_validate(merged)

@@ -226,8 +226,18 @@ class TkSpawnerMixin(LoggingConfigurable):
         saved = getattr(self.orm_spawner, "user_options", None) or self.user_options
         return dict(saved or {})
 
+    async def refresh_sign_in(self) -> None:
+        """With a provider's sign-in (its tokens kept as auth state), read the user's
+        tokens and groups again before the page is built: a group changed at the
+        provider decides this page's cards, without signing out and in."""
+        handler = getattr(self, "handler", None)
+        authenticator = getattr(self, "authenticator", None)
+        if handler is not None and getattr(authenticator, "enable_auth_state", False):
+            await handler.refresh_auth(self.user, force=True)
+
     async def render_spawn_page(self) -> str:
         """The spawn form for this user now (JupyterHub calls it as ``options_form``)."""
+        await self.refresh_sign_in()
         previous, self.refused_options = self.refused_options, None
         try:
             choices = await self.spawn_choices()

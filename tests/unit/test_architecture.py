@@ -30,7 +30,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS = [
     {"errors", "quantity", "files", "settings", "layout", "groups", "__init__"},
-    {"gpu", "services"},
+    {"gpu", "services", "signin"},
     {"catalog"},
     {"environments", "examples"},
     {"selection"},

@@ -124,7 +124,7 @@ class ImageListShortcut:
             return False
         listing = cache.listing_for(
             groups=caller.groups,
-            admin=caller.admin,
+            admin=caller.reads_all,
             gpu=gpu,
             group=group,
             include_hidden=include_hidden,

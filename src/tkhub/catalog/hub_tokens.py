@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 CATALOG_ADMIN_SCOPE = "custom:tkhub-catalog:admin"
 CATALOG_ADMIN_SCOPE_DESCRIPTION = "Add, change and remove tkhub catalog images."
+# The spawners' reading token: every entry whatever its groups (they filter per user).
+CATALOG_READ_ALL_SCOPE = "custom:tkhub-catalog:read-all"
+CATALOG_READ_ALL_SCOPE_DESCRIPTION = "Read every tkhub catalog entry, whatever its groups."
 _HEADER = re.compile(r"(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
 
 
@@ -34,6 +37,11 @@ class Caller:
     @property
     def can_write(self) -> bool:
         return self.admin or CATALOG_ADMIN_SCOPE in self.scopes
+
+    @property
+    def reads_all(self) -> bool:
+        """Sees entries of every group (hidden ones still only on request)."""
+        return self.can_write or CATALOG_READ_ALL_SCOPE in self.scopes
 
 
 def make_hub_auth(api_url: str, api_token: str) -> HubAuth:

@@ -2,9 +2,9 @@
 which servers run.
 
 Exit status 0 when every check passes, 1 when the hub does not answer, the catalog
-or the jobs service is down or unhealthy, or the running servers cannot be listed.
-A platform service (MLflow, a gateway) that does not answer is shown as down; it is
-optional, so it does not change the exit status.
+is down or unhealthy, or the running servers cannot be listed. The culler, the
+examples and the jobs service are shown with their state; like a platform service
+(MLflow, a gateway) that does not answer, they do not change the exit status.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def status(data_dir: DataDir = None) -> None:
         out.print(servers_table(servers, gpus_by_server(settings)))
     else:
         out.print("No servers running.")
-    if not (catalog.ok and jobs.ok):
+    if not catalog.ok:
         raise typer.Exit(1)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -70,6 +70,21 @@ def up(
         int | None,
         typer.Option("--cull-idle-timeout", help="Stop servers idle this many seconds (0: never)."),
     ] = None,
+    oidc_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--oidc-issuer", help="Sign in through this OpenID provider (Keycloak realm URL)."
+        ),
+    ] = None,
+    oidc_client_id: Annotated[
+        str | None, typer.Option("--oidc-client-id", help="The hub's client ID (default tkhub).")
+    ] = None,
+    oidc_client_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--oidc-client-secret-file", help="A file (mode 0600) holding the client secret."
+        ),
+    ] = None,
 ) -> None:
     """Start tkhub in the foreground: JupyterHub, the image catalog, the jobs service and
     the idle culler.
@@ -77,21 +92,25 @@ def up(
     Ctrl-C stops the hub, its services and every single-user server; running jobs go
     on (the jobs service finds them again at the next start), and users' files stay.
     """
-    overrides = {
-        "ip": ip,
-        "port": port,
-        "hub_api_port": hub_api_port,
-        "proxy_api_port": proxy_api_port,
-        "catalog_port": catalog_port,
-        "jobs_port": jobs_port,
-        "catalog_database_url": database_url,
-        "cull_idle_timeout": cull_idle_timeout,
-    }
+    overrides: dict[str, Any] = {
+        "ip": ip, "port": port, "hub_api_port": hub_api_port, "proxy_api_port": proxy_api_port,
+        "catalog_port": catalog_port, "jobs_port": jobs_port,
+        "catalog_database_url": database_url, "cull_idle_timeout": cull_idle_timeout,
+    }  # fmt: skip
+    secret_file = str(oidc_client_secret_file) if oidc_client_secret_file else None
+    oidc = {"issuer": oidc_issuer, "client_id": oidc_client_id, "client_secret_file": secret_file}
+    _start(data_dir, overrides, {k: v for k, v in oidc.items() if v is not None})
+
+
+def _start(data_dir: Path | None, overrides: dict[str, Any], oidc: dict[str, str]) -> None:
+    """Check the settings, prepare the data directory, hand over to the supervisor."""
     try:
-        settings = load_settings(data_dir=data_dir, **overrides)
+        settings = load_settings(data_dir=data_dir, **overrides, oidc=oidc or None)
     except (ValidationError, ValueError) as e:
         err.print(f"[red]error:[/red] settings are not valid: {e}")
         raise typer.Exit(2) from None
+    if oidc and settings.oidc is not None:  # the hub reads the section whole
+        overrides["oidc"] = settings.oidc.model_dump(mode="json")
     try:
         config, admin, freed = local_up.prepare(settings)
     except local_up.UpError as e:

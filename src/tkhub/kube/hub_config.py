@@ -14,7 +14,12 @@ from typing import Any
 
 from traitlets import TraitError
 
-from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
+from tkhub.catalog.hub_tokens import (
+    CATALOG_ADMIN_SCOPE,
+    CATALOG_ADMIN_SCOPE_DESCRIPTION,
+    CATALOG_READ_ALL_SCOPE,
+    CATALOG_READ_ALL_SCOPE_DESCRIPTION,
+)
 from tkhub.kube.names import HOME, Names, singleuser_volumes
 from tkhub.layout import DEFAULT_URL, NOTEBOOKS, ROOT
 from tkhub.spawner import catalog_url_problem
@@ -65,4 +70,5 @@ def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
     c.TkKubeSpawner.examples_image = env.get("TKHUB_EXAMPLES_IMAGE", "")
     scopes = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
     scopes[CATALOG_ADMIN_SCOPE] = {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
+    scopes[CATALOG_READ_ALL_SCOPE] = {"description": CATALOG_READ_ALL_SCOPE_DESCRIPTION}
     c.JupyterHub.custom_scopes = scopes

@@ -20,10 +20,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE, CATALOG_ADMIN_SCOPE_DESCRIPTION
+from tkhub.catalog.hub_tokens import (
+    CATALOG_ADMIN_SCOPE,
+    CATALOG_ADMIN_SCOPE_DESCRIPTION,
+    CATALOG_READ_ALL_SCOPE,
+    CATALOG_READ_ALL_SCOPE_DESCRIPTION,
+)
 from tkhub.layout import DEFAULT_URL
-from tkhub.local.password_auth import UserStore, users_file
 from tkhub.local.secrets import CATALOG_TOKEN, CLI_TOKEN, PROXY_TOKEN, ensure_secret
+from tkhub.local.signin import configure_signin
 from tkhub.local.spawner import LocalSpawner
 from tkhub.settings import Settings
 from tkhub.spawnpage.render import use_hub_templates
@@ -126,6 +131,12 @@ def _services(
     roles: list[dict[str, Any]] = [
         {"name": "user", "scopes": ["self", "access:services"]},
         {"name": CLI_SERVICE, "scopes": CLI_SCOPES, "services": [CLI_SERVICE]},
+        # its token is the spawners' and the jobs service's: they filter entries per user
+        {
+            "name": CATALOG_SERVICE,
+            "scopes": [CATALOG_READ_ALL_SCOPE],
+            "services": [CATALOG_SERVICE],
+        },
     ]
     if settings.cull_idle_timeout > 0:
         services.append(
@@ -168,10 +179,7 @@ def configure(c: Any, settings: Settings) -> None:
     if command:
         c.ConfigurableHTTPProxy.command = [command]
 
-    c.JupyterHub.authenticator_class = "tkhub-password"
-    c.PasswordAuthenticator.users_file = str(users_file(settings))
-    store = UserStore(users_file(settings))
-    c.Authenticator.admin_users = {n for n, a in store.load().items() if a.get("admin")}
+    configure_signin(c, settings)
 
     c.JupyterHub.spawner_class = "tkhub-local"
     c.LocalSpawner.data_dir = str(settings.data_dir)
@@ -195,7 +203,8 @@ def configure(c: Any, settings: Settings) -> None:
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
     c.JupyterHub.custom_scopes = {
-        CATALOG_ADMIN_SCOPE: {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
+        CATALOG_ADMIN_SCOPE: {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION},
+        CATALOG_READ_ALL_SCOPE: {"description": CATALOG_READ_ALL_SCOPE_DESCRIPTION},
     }
     # Bad configuration fails here, when the hub starts, naming the trait.
     LocalSpawner(config=c).check_config()

@@ -25,6 +25,7 @@ from tkhub.local.hub_config import prepare_data_dir, proxy_command
 from tkhub.local.jobs_runner import live_job_keys
 from tkhub.local.ledger import ledger_for
 from tkhub.local.password_auth import UserStore, generate_password, users_file
+from tkhub.local.signin import SigninError, check_signin, save_signin
 from tkhub.services import secret_file_problem
 from tkhub.settings import Settings
 
@@ -151,7 +152,8 @@ def hub_environment(settings: Settings, overrides: dict[str, Any]) -> dict[str, 
     env["TKHUB_DATA_DIR"] = str(settings.data_dir)
     for name, value in overrides.items():
         if value is not None:
-            env[f"TKHUB_{name.upper()}"] = str(value)
+            text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+            env[f"TKHUB_{name.upper()}"] = text
     proxy = proxy_command()
     if proxy:  # the hub's PATH must find the proxy even from a plain shell
         env["PATH"] = f"{Path(proxy).parent}:{env.get('PATH', '')}"
@@ -209,6 +211,10 @@ def check_service_secrets(settings: Settings) -> None:
 def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
     """Everything before the hub starts; raises ``UpError`` with a one-line reason."""
     check_service_secrets(settings)
+    try:
+        endpoints = check_signin(settings)
+    except SigninError as e:
+        raise UpError(f"sign-in: {e}") from e
     if proxy_command() is None:
         raise UpError(
             "configurable-http-proxy was not found: run `bash scripts/setup.sh up`, "
@@ -230,7 +236,10 @@ def prepare(settings: Settings) -> tuple[Path, FirstAdmin | None, list[str]]:
         prepare_data_dir(settings)
     except PermissionError as e:
         raise UpError(f"cannot use the data directory {settings.data_dir}: {e.strerror}") from e
-    admin = ensure_first_admin(settings)
+    signin = save_signin(settings, endpoints)
+    if signin:
+        print(signin)
+    admin = None if settings.oidc else ensure_first_admin(settings)  # no passwords then
     freed = reconcile_gpus(settings)
     config = settings.state_dir / HUB_CONFIG_FILE
     config.write_text(HUB_CONFIG)

@@ -216,7 +216,7 @@ def test_tkhub_jobs_works_from_inside_the_users_server(stack: Stack):
     assert done["state"] == "succeeded" and done["user"] == "bob", done
 
 
-def test_the_jobs_page_signs_in_through_the_hub_and_lists_the_users_jobs(stack: Stack):
+def test_the_jobs_page_signs_in_through_the_hub_and_runs_a_notebook(stack: Stack):
     hub = stack.hub
     browser = hub.sign_in("bob", "a-test-password")
     try:
@@ -225,6 +225,20 @@ def test_the_jobs_page_signs_in_through_the_hub_and_lists_the_users_jobs(stack: 
         text = " ".join(page.text.split())
         assert "from-lab.ipynb" in text and "mine.ipynb" not in text
         assert 'name="notebook"' in text and 'name="gpu"' in text  # the spawn page's choices
+        form = {"notebook": "from-lab.ipynb", "image": "here", "gpu": "none",
+                "parameters": "n=3\n", "time_limit_hours": "1"}  # fmt: skip
+        stale = browser.post("/services/jobs/jobs", data={**form, "_xsrf": "forged"})
+        assert stale.status_code == 403 and "reload the jobs page" in stale.text
+        xsrf = browser.cookies.get("tkhub-jobs-xsrf", path="/services/jobs/")
+        sent = browser.post("/services/jobs/jobs", data={**form, "_xsrf": xsrf})
+        assert sent.status_code == 200, sent.text[-2000:]
+        said = " ".join(sent.text.split())
+        job_id = int(said.split("Job ", 1)[1].split(" submitted")[0])
+        done = wait_job(hub, stack.tokens["bob"], job_id)
+        assert done["state"] == "succeeded" and done["parameters"] == {"n": 3}, done
+        bad = browser.post("/services/jobs/jobs", data={**form, "notebook": "../x.ipynb",
+                                                        "_xsrf": xsrf})  # fmt: skip
+        assert "Not started: notebook: &#39;../x.ipynb&#39; leads outside" in bad.text
     finally:
         browser.close()
 

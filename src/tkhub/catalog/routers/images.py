@@ -71,7 +71,7 @@ async def list_images(
         raise HTTPException(403, "include_hidden: only admins may list hidden entries")
     listing = cache.listing_for(
         groups=caller.groups,
-        admin=caller.admin,
+        admin=caller.reads_all,
         gpu=gpu,
         group=group,
         include_hidden=include_hidden,
@@ -87,7 +87,7 @@ async def list_images(
 @router.get("/{name}", response_model=ImagePublic)
 async def get_image(name: str, caller: Reader, cache: Cache) -> ImagePublic:
     for entry in cache.images():
-        if entry.name == name and (caller.can_write or entry.visible_to(caller.groups)):
+        if entry.name == name and (caller.reads_all or entry.visible_to(caller.groups)):
             return entry
     raise HTTPException(404, f"name: no image named {name!r}")
 

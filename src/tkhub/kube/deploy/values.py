@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tkhub.catalog.hub_tokens import CATALOG_READ_ALL_SCOPE
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.names import singleuser_volumes
 
@@ -77,7 +78,8 @@ def _hub(cfg: ClusterConfig) -> dict[str, Any]:
             "tkhub-catalog": {
                 "description": "The catalog checks users' tokens and groups.",
                 "services": ["catalog"],
-                "scopes": ["read:users:groups", "read:users:name"],
+                # read-all: its token is the spawner's, which filters entries per user
+                "scopes": ["read:users:groups", "read:users:name", CATALOG_READ_ALL_SCOPE],
             }
         },
     }
