@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from browser_hub import HERE, HUB_CONFIG, VENV_PYTHON, PageHub, add_entries
+from chromium import launched_chromium
 from hubproc import (
     TEST_ACCOUNT_PREFIX,
     free_port,
@@ -96,15 +97,8 @@ def page_hub() -> Iterator[PageHub]:
 
 @pytest_asyncio.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.fail("Chromium is not installed (/usr/bin/chromium): apt-get install chromium")
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield browser
-        await browser.close()
+    async with launched_chromium() as launched:
+        yield launched
 
 
 @pytest_asyncio.fixture

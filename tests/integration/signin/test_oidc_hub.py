@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import pytest_asyncio
+from chromium import launched_chromium
 from hubproc import free_port, remove_test_account, terminate, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
@@ -84,15 +85,8 @@ def stack() -> Iterator[tuple[LocalHub, Provider]]:
 
 @pytest_asyncio.fixture(scope="module")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.fail("Chromium is not installed (/usr/bin/chromium): apt-get install chromium")
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield browser
-        await browser.close()
+    async with launched_chromium() as launched:
+        yield launched
 
 
 async def signed_in(browser: Any, hub: LocalHub, user: str) -> Any:

@@ -61,19 +61,28 @@ async def read_catalog() -> list[ImagePublic]:
     return [ENTRY]
 
 
-@pytest.fixture
-def service(tmp_path: Path, fake_nvml) -> JobsService:
-    settings = Settings(data_dir=tmp_path)
+def make_service(data_dir: Path) -> JobsService:
+    """A jobs service on a fresh data directory where alice has ``train.ipynb``."""
+    settings = Settings(data_dir=data_dir)
     notebooks = settings.users_dir / "alice" / "thinkube" / "notebooks"
     notebooks.mkdir(parents=True)
     nbformat.write(nbformat.v4.new_notebook(), notebooks / "train.ipynb")
     engine = db.make_engine(settings.jobs_database_url)
     db.upgrade(engine)
-    jobs = JobsService(db.session_factory(engine), SleepingRunner(settings), read_catalog)
-    yield jobs
-    for child in jobs.runner._children.values():
+    return JobsService(db.session_factory(engine), SleepingRunner(settings), read_catalog)
+
+
+def end_runs(service: JobsService) -> None:
+    for child in service.runner._children.values():
         child.kill()
         child.wait()
+
+
+@pytest.fixture
+def service(tmp_path: Path, fake_nvml) -> JobsService:
+    jobs = make_service(tmp_path)
+    yield jobs
+    end_runs(jobs)
 
 
 async def submit(service: JobsService, **body: Any) -> int:
@@ -180,13 +189,7 @@ async def test_jobs_and_servers_never_share_an_exclusive_gpu(
     tmp_path_factory, fake_nvml, devices: int, steps: list[tuple[str, int]]
 ):
     fake_nvml(gpus(devices))
-    settings_ = Settings(data_dir=tmp_path_factory.mktemp("prop"))
-    notebooks = settings_.users_dir / "alice" / "thinkube" / "notebooks"
-    notebooks.mkdir(parents=True)
-    nbformat.write(nbformat.v4.new_notebook(), notebooks / "train.ipynb")
-    engine = db.make_engine(settings_.jobs_database_url)
-    db.upgrade(engine)
-    service = JobsService(db.session_factory(engine), SleepingRunner(settings_), read_catalog)
+    service = make_service(tmp_path_factory.mktemp("prop"))
     servers = 0
     try:
         for action, count in steps:
@@ -214,10 +217,7 @@ async def test_jobs_and_servers_never_share_an_exclusive_gpu(
                 if job.state == "running":
                     assert holders and all(holders[g] == (job_key(job.id),) for g in job.gpus)
     finally:
-        for child in service.runner._children.values():
-            child.kill()
-            child.wait()
-        engine.dispose()
+        end_runs(service)
 
 
 def test_tkhub_up_keeps_the_gpus_of_jobs_still_running(tmp_path: Path, fake_nvml):
