@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from tornado.httputil import url_concat
+from tornado.web import Finish
 from traitlets import Dict, Float, List, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
@@ -232,8 +234,19 @@ class TkSpawnerMixin(LoggingConfigurable):
         provider decides this page's cards, without signing out and in."""
         handler = getattr(self, "handler", None)
         authenticator = getattr(self, "authenticator", None)
-        if handler is not None and getattr(authenticator, "enable_auth_state", False):
-            await handler.refresh_auth(self.user, force=True)
+        if handler is None or not getattr(authenticator, "enable_auth_state", False):
+            return
+        # JupyterHub sets this only on token-authenticated requests, yet reads it when a
+        # refresh fails; a page request is cookie-authenticated
+        if not hasattr(handler, "_token_authenticated"):
+            handler._token_authenticated = False
+        refreshed = await handler.refresh_auth(self.user, force=True)
+        if refreshed is None:  # the provider's session ended: sign in again, then back
+            self.log.info("sign-in of %s expired at the provider; signing in again",
+                          self._log_name)  # fmt: skip
+            handler.clear_login_cookie()
+            handler.redirect(url_concat(handler.get_login_url(), {"next": handler.request.uri}))
+            raise Finish()
 
     async def render_spawn_page(self) -> str:
         """The spawn form for this user now (JupyterHub calls it as ``options_form``)."""

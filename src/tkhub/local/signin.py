@@ -74,6 +74,5 @@ def configure_signin(c: Any, settings: Settings) -> None:
     c.TkOAuthenticator.update(
         generic_oauth_config(oidc, endpoints, hub_url + "oauth_callback", hub_url, secret)
     )
-    c.TkOAuthenticator.issuer = oidc.issuer
     c.Authenticator.enable_auth_state = True
     c.CryptKeeper.keys = [bytes.fromhex(ensure_secret(settings, CRYPT_KEY))]

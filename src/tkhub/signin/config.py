@@ -20,17 +20,21 @@ REFRESH_AGE_SECONDS = 60  # groups and tokens are read again at most this long a
 
 def generic_oauth_config(
     oidc: OidcSettings, endpoints: Endpoints, callback_url: str, hub_url: str,
-    client_secret: str = "",
+    client_secret: str = "", confidential: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Traits of ``TkOAuthenticator`` (a GenericOAuthenticator)."""
+    """Traits of ``TkOAuthenticator`` (a GenericOAuthenticator), in both modes.
+
+    A confidential client (a secret here, or in ``OAUTH_CLIENT_SECRET``) authenticates
+    to the token endpoint with HTTP Basic, the OpenID default every provider accepts,
+    for refreshing tokens too; a public client sends its id in the form (PKCE only).
+    """
     allowed = sorted(normalize_groups(oidc.allowed_groups))
     logout = ""
     if endpoints.end_session:
         query = urlencode({"client_id": oidc.client_id, "post_logout_redirect_uri": hub_url})
         logout = f"{endpoints.end_session}?{query}"
-    return {
+    config: dict[str, Any] = {
         "client_id": oidc.client_id,
-        "client_secret": client_secret,
         "oauth_callback_url": callback_url,
         "authorize_url": endpoints.authorize,
         "token_url": endpoints.token,
@@ -47,4 +51,9 @@ def generic_oauth_config(
         "allow_all": not allowed,  # said at start and in docs/sign-in.md
         "refresh_pre_spawn": True,
         "auth_refresh_age": REFRESH_AGE_SECONDS,
+        "basic_auth": confidential or bool(client_secret),
+        "issuer": oidc.issuer,  # TkOAuthenticator checks it answers before each sign-in
     }
+    if client_secret:  # else the OAUTH_CLIENT_SECRET variable, or a public client
+        config["client_secret"] = client_secret
+    return config

@@ -31,6 +31,14 @@ class Endpoints:
     def load(cls, path: Path) -> Endpoints:
         return cls(**json.loads(path.read_text()))
 
+    @classmethod
+    def keycloak(cls, issuer: str) -> Endpoints:
+        """A Keycloak realm's endpoints, from its fixed paths: rendering a cluster's
+        values must not depend on reaching the provider from where they are rendered."""
+        base = issuer.rstrip("/") + "/protocol/openid-connect"
+        return cls(issuer=issuer.rstrip("/"), authorize=f"{base}/auth", token=f"{base}/token",
+                   userinfo=f"{base}/userinfo", end_session=f"{base}/logout")  # fmt: skip
+
 
 def discover(issuer: str, timeout: float = 5.0) -> Endpoints:
     url = issuer.rstrip("/") + WELL_KNOWN

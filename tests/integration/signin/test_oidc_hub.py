@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ USERS = {  # Keycloak's "full group path" for alice: /ml is the group ml
     "alice": {"preferred_username": "alice", "groups": ["/ml"]},
     "bob": {"preferred_username": "bob", "groups": []},
     "boss": {"preferred_username": "boss", "groups": ["tkhub-admins"]},
+    "carol": {"preferred_username": "carol", "groups": ["ml"]},
 }
+TOKEN_LIFE = 4  # seconds: the provider's access tokens expire during the tests
 
 
 class Provider:
@@ -46,8 +49,10 @@ class Provider:
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([PROVIDER, "--port", str(self.port)],
-                                         stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+            self.proc = subprocess.Popen(
+                [PROVIDER, "--port", str(self.port), "--token-max-age", str(TOKEN_LIFE)],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         wait_for(self.url + "/.well-known/openid-configuration", self.proc, self.log)
         for sub, claims in USERS.items():
             made = httpx.put(f"{self.url}/users/{quote(sub)}", json=claims, timeout=10)
@@ -133,6 +138,39 @@ async def test_groups_from_the_provider_decide_the_cards(stack, browser):
     assert 'value="team"' not in await alice.content()
     assert hub.api("GET", "/users/alice").json()["groups"] == []
     await alice.context.close()
+
+
+def access_token(hub: LocalHub, user: str) -> str:
+    model = hub.api("GET", f"/users/{user}").json()  # an admin's token reads auth state
+    return str(model["auth_state"]["access_token"])
+
+
+def userinfo_status(provider: Provider, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    return httpx.get(f"{provider.url}/userinfo", headers=headers, timeout=10).status_code
+
+
+async def test_an_expired_access_token_is_renewed_without_signing_in_again(stack, browser):
+    hub, provider = stack
+    carol = await signed_in(browser, hub, "carol")
+    first = access_token(hub, "carol")
+    assert userinfo_status(provider, first) == 200
+    time.sleep(TOKEN_LIFE + 1)
+    assert userinfo_status(provider, first) == 401  # expired at the provider
+
+    # the spawn page renews it with the refresh token: cards, not the sign-in page
+    answer = await carol.goto(f"{hub.url}/hub/spawn")
+    assert answer.status == 200 and carol.url.startswith(f"{hub.url}/hub/spawn")
+    assert 'value="team"' in await carol.content()  # groups read with the new token
+    renewed = access_token(hub, "carol")
+    assert renewed != first and userinfo_status(provider, renewed) == 200
+
+    # the provider ends carol's session (tokens revoked): she is sent to sign in again
+    revoked = httpx.post(f"{provider.url}/users/carol/revoke-tokens", timeout=10)
+    assert revoked.status_code == 204
+    await carol.goto(f"{hub.url}/hub/spawn")
+    assert carol.url.startswith(f"{hub.url}/hub/login?next="), carol.url
+    await carol.context.close()
 
 
 async def test_the_admin_group_makes_hub_and_catalog_admins(stack, browser):

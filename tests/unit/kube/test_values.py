@@ -128,18 +128,61 @@ def test_hub_runs_tkhub_with_a_short_extra_config(cfg):
 
 def test_keycloak_sign_in_with_the_secret_from_a_secret(cfg):
     hub = render_values(cfg)["hub"]
-    assert hub["config"]["JupyterHub"]["authenticator_class"] == "generic-oauth"
-    oauth = hub["config"]["GenericOAuthenticator"]
+    assert hub["config"]["JupyterHub"]["authenticator_class"] == "tkhub-oidc"
+    assert hub["config"]["Authenticator"] == {"enable_auth_state": True}
+    assert "GenericOAuthenticator" not in hub["config"]
+    oauth = hub["config"]["TkOAuthenticator"]
     oidc = "https://auth.example.org/realms/thinkube/protocol/openid-connect"
     assert oauth["authorize_url"] == f"{oidc}/auth"
     assert oauth["token_url"] == f"{oidc}/token"
     assert oauth["userdata_url"] == f"{oidc}/userinfo"
+    assert oauth["logout_redirect_url"].startswith(f"{oidc}/logout?client_id=tkhub&")
     assert oauth["oauth_callback_url"] == "https://jupyter.example.org/hub/oauth_callback"
+    assert oauth["issuer"] == "https://auth.example.org/realms/thinkube"
+    # oauthenticator 17: groups from the auth state, not the deprecated claim_groups_key
+    assert oauth["auth_state_groups_key"] == "oauth_user.groups"
+    assert "claim_groups_key" not in oauth
+    assert oauth["enable_pkce"] is True and oauth["refresh_pre_spawn"] is True
+    assert oauth["admin_groups"] == ["tkhub-admins"]
+    assert oauth["allow_all"] is True and oauth["allowed_groups"] == []  # said in the docs
     assert "client_secret" not in oauth  # never in the values file
     assert hub["extraEnv"]["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {
         "name": "tkhub-oidc",
         "key": "client-secret",
     }
+
+
+def test_a_required_group_closes_the_sign_in_to_others(cfg):
+    keycloak = cfg.keycloak.model_copy(update={"allowed_groups": ["/ml", "ops"]})
+    oauth = render_values(cfg.model_copy(update={"keycloak": keycloak}))["hub"]["config"]
+    assert oauth["TkOAuthenticator"]["allowed_groups"] == ["ml", "ops"]  # normalised
+    assert oauth["TkOAuthenticator"]["allow_all"] is False
+
+
+def test_the_rendered_sign_in_loads_into_the_authenticator(cfg, monkeypatch):
+    """What the chart hands the hub (``hub.config``) is valid for TkOAuthenticator, and
+    equals what one machine configures from the same settings."""
+    from traitlets.config import Config
+
+    from tkhub.signin import Endpoints, generic_oauth_config
+    from tkhub.signin.authenticator import TkOAuthenticator
+
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "from-the-secret")
+    rendered = render_values(cfg)["hub"]["config"]
+    authenticator = TkOAuthenticator(config=Config(rendered))
+    assert authenticator.enable_auth_state is True
+    assert authenticator.client_secret == "from-the-secret"
+    assert authenticator.admin_groups == {"tkhub-admins"}
+    assert authenticator.manage_groups is True
+    local = generic_oauth_config(
+        cfg.keycloak.oidc(),
+        Endpoints.keycloak(cfg.keycloak.issuer),
+        "https://jupyter.example.org/hub/oauth_callback",
+        "https://jupyter.example.org/hub/",
+        confidential=True,
+    )
+    for name, value in local.items():
+        assert getattr(authenticator, name) == value, name
 
 
 def test_catalog_is_an_external_service_and_culler_is_on(cfg):

@@ -46,6 +46,17 @@ def test_a_required_group_admits_only_its_members_whatever_the_path_form():
     assert got["admin_groups"] == {"ops"}
 
 
+def test_a_confidential_client_authenticates_with_basic_and_a_public_one_with_its_id():
+    settings = OidcSettings(issuer="https://kc.example.org/realms/tk")
+    public = generic_oauth_config(settings, ENDPOINTS, "http://hub/cb", "http://hub/")
+    assert public["basic_auth"] is False and "client_secret" not in public
+    assert config()["basic_auth"] is True and config()["client_secret"] == "s3cret"
+
+
+def test_keycloak_endpoints_follow_from_the_issuer():
+    assert Endpoints.keycloak("https://kc.example.org/realms/tk/") == ENDPOINTS
+
+
 def test_the_authenticator_takes_the_config_as_is():
     authenticator = TkOAuthenticator(**config(allowed_groups=["ml"]))
     assert authenticator.allowed_groups == {"ml"} and authenticator.enable_pkce

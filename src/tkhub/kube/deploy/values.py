@@ -1,7 +1,7 @@
 """Values for the Zero to JupyterHub chart: the hub runs tkhub.
 
 The hub image carries tkhub; ``hub.extraConfig`` hands over to
-``tkhub.kube.hub_config.configure(c)``. Keycloak sign-in through GenericOAuthenticator,
+``tkhub.kube.hub_config.configure(c)``. Keycloak sign-in through TkOAuthenticator,
 the catalog as an external JupyterHub service, the idle culler on, and the user
 volumes from ``tkhub.kube.names`` (under ``~/thinkube``, never over the home).
 """
@@ -13,6 +13,7 @@ from typing import Any
 from tkhub.catalog.hub_tokens import CATALOG_READ_ALL_SCOPE
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.names import singleuser_volumes
+from tkhub.signin import Endpoints, generic_oauth_config
 
 HUB_EXTRA_CONFIG = "from tkhub.kube.hub_config import configure\nconfigure(c)\n"
 CLIENT_SECRET_ENV = "OAUTH_CLIENT_SECRET"  # GenericOAuthenticator reads it by default
@@ -31,22 +32,25 @@ def split_image(reference: str) -> dict[str, str]:
     return {"name": name, "tag": f"{tag}@{digest}" if digest else tag}
 
 
-def _oauth(cfg: ClusterConfig) -> dict[str, Any]:
-    issuer = cfg.keycloak.issuer.rstrip("/")
-    oidc = f"{issuer}/protocol/openid-connect"
+def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
+    """Sets as sorted lists: YAML has no sets, and traitlets casts lists back."""
+    return {k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}
+
+
+def _sign_in(cfg: ClusterConfig) -> dict[str, Any]:
+    """The same ``TkOAuthenticator`` settings as ``tkhub up --oidc-issuer`` writes; the
+    client secret comes from ``OAUTH_CLIENT_SECRET``; the chart generates the key
+    that encrypts the auth state (``hub.config.CryptKeeper.keys``, in its ``hub`` Secret)."""
+    oidc = cfg.keycloak.oidc()
+    hub_url = f"https://{cfg.domain}/hub/"
+    settings = generic_oauth_config(
+        oidc, Endpoints.keycloak(oidc.issuer), hub_url + "oauth_callback", hub_url,
+        confidential=True,  # preflight checks its Secret
+    )  # fmt: skip
     return {
-        "client_id": cfg.keycloak.client_id,
-        "oauth_callback_url": f"https://{cfg.domain}/hub/oauth_callback",
-        "authorize_url": f"{oidc}/auth",
-        "token_url": f"{oidc}/token",
-        "userdata_url": f"{oidc}/userinfo",
-        "login_service": "Keycloak",
-        "username_claim": "preferred_username",
-        "scope": ["openid", "profile", "email"],
-        "claim_groups_key": "groups",
-        "manage_groups": True,
-        "allow_all": True,
-        "admin_groups": [cfg.keycloak.admin_group],
+        "JupyterHub": {"authenticator_class": "tkhub-oidc"},
+        "Authenticator": {"enable_auth_state": True},
+        "TkOAuthenticator": _jsonable(settings),
     }
 
 
@@ -66,8 +70,7 @@ def _hub(cfg: ClusterConfig) -> dict[str, Any]:
             "TKHUB_EXAMPLES_IMAGE": cfg.hub.image,  # the delivery init container's
         },
         "config": {
-            "JupyterHub": {"authenticator_class": "generic-oauth"},
-            "GenericOAuthenticator": _oauth(cfg),
+            **_sign_in(cfg),
             # Secret names and keys only: pods take the values by secretKeyRef.
             "TkKubeSpawner": {
                 "platform_services": [s.model_dump(mode="json") for s in cfg.services]
