@@ -4,6 +4,11 @@ The runner starts this as the user's account in a session of its own. It writes 
 output notebook (saved after every cell, so JupyterLab shows the progress), the log
 (papermill's cell output), and last a result file the runner reads: the state, the
 failing cell and its error. The kernel is the environment's own Python.
+
+In a cluster the job's pod runs this file alone (copied in by ``tkhub.jobs.stage``:
+it imports nothing of tkhub, only papermill), with the spec in ``TKHUB_JOB_SPEC``, and
+the result goes to the container's termination message, which Kubernetes keeps in the
+pod's status for the jobs service to read.
 """
 
 from __future__ import annotations
@@ -29,7 +34,14 @@ def _kernelspec(root: Path, python: str) -> None:
     }))  # fmt: skip
 
 
-def _write_result(path: Path, result: dict[str, Any]) -> None:
+TERMINATION_MESSAGE_BYTES = 4096  # what the kubelet keeps of it
+
+
+def _write_result(path: Path, result: dict[str, Any], termination_message: bool) -> None:
+    if termination_message:  # read by the kubelet once the container has ended
+        result = {**result, "error": str(result.get("error", ""))[:2000]}
+        path.write_text(json.dumps(result)[:TERMINATION_MESSAGE_BYTES])
+        return
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(result))
     partial.replace(path)  # the runner never reads half a result
@@ -63,7 +75,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(Path(argv[0]).read_text())
+    spec = json.loads(Path(argv[0]).read_text() if argv else os.environ["TKHUB_JOB_SPEC"])
     log = open(spec["log"], "a", buffering=1)  # noqa: SIM115 (the process's stdout from now)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
@@ -74,7 +86,7 @@ def main(argv: list[str]) -> int:
     result = run(spec)
     result["seconds"] = round(time.monotonic() - started, 3)
     print(f"tkhub job {spec['job']}: {result['state']} {result.get('reason', '')}", flush=True)
-    _write_result(Path(spec["result"]), result)
+    _write_result(Path(spec["result"]), result, bool(spec.get("termination_message")))
     return 0 if result["state"] == "succeeded" else 1
 
 

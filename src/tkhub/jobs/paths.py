@@ -54,3 +54,23 @@ def run_files(notebook: PurePosixPath, job_id: int) -> tuple[PurePosixPath, Pure
         notebook.with_name(f"{stem}.run-{job_id}.ipynb"),
         notebook.with_name(f"{stem}.run-{job_id}.log"),
     )
+
+
+def read_tail(notebooks: Path, relative: str, limit: int, owner: int | None = None) -> str:
+    """The last ``limit`` bytes of a run's file in the user's notebooks, read as safely
+    as the user could: never through a link out of the folder, nor (with ``owner``)
+    a file the user does not own."""
+    root = notebooks.resolve()
+    try:
+        real = (notebooks / relative).resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        return ""  # not started yet
+    if not real.is_relative_to(root):
+        return "(the log is no longer a file in your notebooks folder)"
+    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        if owner is not None and os.fstat(f.fileno()).st_uid != owner:
+            return "(the log is not your file)"
+        size = os.fstat(f.fileno()).st_size
+        f.seek(max(0, size - limit))
+        return f.read(limit).decode(errors="replace")

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tkhub.gpu.model import Inventory
-from tkhub.jobs.models import Job
+from tkhub.gpu.model import Inventory, Placement
+from tkhub.jobs.models import FAILED, SUCCEEDED, Job
 from tkhub.selection import Selection
 
 
@@ -29,6 +29,27 @@ class Outcome:
     reason: str = ""
     error: str = ""
     failed_cell: int | None = None
+
+
+def outcome_from_result(result: Any) -> Outcome:
+    """The outcome ``tkhub.jobs.execute`` reported (None: it never reported one)."""
+    if result is None:
+        return Outcome(FAILED, "the run ended without a result (it was killed)")
+    if not isinstance(result, dict) or result.get("state") != SUCCEEDED:
+        result = result if isinstance(result, dict) else {}
+        cell = result.get("cell")
+        return Outcome(FAILED, str(result.get("reason") or "failed")[:500],
+                       str(result.get("error") or "")[:4000],
+                       cell if isinstance(cell, int) else None)  # fmt: skip
+    return Outcome(SUCCEEDED, "finished")
+
+
+def waiting_for(placement: Placement) -> str:
+    """Why a queued job waits, for the user."""
+    if placement.kind == "auto":
+        plural = "s" if placement.count > 1 else ""
+        return f"waiting for {placement.count} free GPU{plural}"
+    return f"waiting for {placement.describe()} to be free"
 
 
 class Runner(ABC):

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tkhub.catalog.client import CatalogClient
 from tkhub.catalog.schemas import ImagePublic
 from tkhub.errors import TkhubError
 from tkhub.jobs.models import ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, Job
@@ -33,6 +34,17 @@ from tkhub.selection import (
 
 log = logging.getLogger(__name__)
 CatalogReader = Callable[[], Awaitable[Sequence[ImagePublic]]]
+
+
+def catalog_reader(url: str, token: str, timeout: float) -> CatalogReader:
+    """The catalog as the spawners read it: every entry (a token with the read-all
+    scope); the service filters them per user, by the same code as the spawn page."""
+
+    async def read() -> Sequence[ImagePublic]:
+        async with CatalogClient(url, token, timeout=timeout) as c:
+            return await c.list_images()
+
+    return read
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,10 @@ class Names:
     @property
     def data_pvcs(self) -> tuple[str, ...]:
         """PVCs holding user data: kept by ``uninstall`` unless ``--delete-data``."""
-        return tuple(self.pvc(v.key) for v in SHARED_VOLUMES) + (self.catalog_db_pvc,)
+        return tuple(self.pvc(v.key) for v in SHARED_VOLUMES) + (
+            self.catalog_db_pvc,
+            self.jobs_db_pvc,
+        )
 
     @property
     def catalog(self) -> str:
@@ -83,6 +86,27 @@ class Names:
     def catalog_url(self) -> str:
         """How the hub reaches the catalog: its Service, inside the namespace."""
         return f"http://{self.catalog}.{self.namespace}.svc:{self.catalog_port}"
+
+    @property
+    def jobs(self) -> str:
+        return f"{self.release}-jobs"
+
+    @property
+    def jobs_db_pvc(self) -> str:
+        return f"{self.release}-jobs-db"
+
+    @property
+    def jobs_port(self) -> int:
+        return 8012
+
+    @property
+    def jobs_url(self) -> str:
+        """How the hub and servers reach the jobs service: its Service."""
+        return f"http://{self.jobs}.{self.namespace}.svc:{self.jobs_port}"
+
+    def job(self, job_id: int) -> str:
+        """A job's batch/v1 Job (its pods are named after it by the Job controller)."""
+        return f"{self.release}-job-{job_id}"
 
     @property
     def chart_release(self) -> str:

@@ -75,6 +75,7 @@ def start_failure(
     *,
     unschedulable_for: float,
     grace: float,
+    what: str = "server",
 ) -> StartFailure | None:
     """A reason to give up on this pod now, or None while it may still start.
 
@@ -91,7 +92,7 @@ def start_failure(
     if message and unschedulable_for >= grace:
         return StartFailure(
             "FailedScheduling",
-            "No node in the cluster can give this server the GPUs it asks for right now "
+            f"No node in the cluster can give this {what} the GPUs it asks for right now "
             f"(Kubernetes: FailedScheduling: {message}). Choose another GPU placement or "
             "CPU only, or try again when a GPU is free.",
             message,

@@ -23,9 +23,10 @@ import psutil
 from jupyterhub.spawner import set_user_setuid
 
 from tkhub.errors import SpawnRefused
-from tkhub.gpu.model import Inventory, Placement
-from tkhub.jobs.models import FAILED, SUCCEEDED, Job
-from tkhub.jobs.runner import Outcome, Runner, Started, Waiting
+from tkhub.gpu.model import Inventory
+from tkhub.jobs.models import Job
+from tkhub.jobs.paths import read_tail
+from tkhub.jobs.runner import Outcome, Runner, Started, Waiting, outcome_from_result, waiting_for
 from tkhub.layout import UserLayout
 from tkhub.local.accounts import (
     SHARED_GROUP,
@@ -86,7 +87,7 @@ class LocalRunner(Runner):
                 job_key(job.id), selection.placement, await self.inventory()
             )
         except SpawnRefused:
-            return Waiting(_waiting_for(selection.placement))
+            return Waiting(waiting_for(selection.placement))
         try:
             pid, created = await asyncio.to_thread(self._launch, job, selection, devices, groups)
         except Exception:
@@ -182,16 +183,9 @@ class LocalRunner(Runner):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)  # the user owns the folder
             with os.fdopen(fd, "rb") as f:
-                result = json.loads(f.read(MAX_RESULT_BYTES))
+                return outcome_from_result(json.loads(f.read(MAX_RESULT_BYTES)))
         except (OSError, ValueError):
-            return Outcome(FAILED, "the run ended without a result (it was killed)")
-        if not isinstance(result, dict) or result.get("state") != SUCCEEDED:
-            result = result if isinstance(result, dict) else {}
-            cell = result.get("cell")
-            return Outcome(FAILED, str(result.get("reason") or "failed")[:500],
-                           str(result.get("error") or "")[:4000],
-                           cell if isinstance(cell, int) else None)  # fmt: skip
-        return Outcome(SUCCEEDED, "finished")
+            return outcome_from_result(None)
 
     async def stop(self, job: Job) -> None:
         proc = self._running(job)
@@ -203,34 +197,15 @@ class LocalRunner(Runner):
         self._clean_up(job)
 
     def read_log(self, job: Job, limit: int) -> str:
-        notebooks = self.notebooks_dir(job.user).resolve()
-        try:
-            real = (notebooks / job.log).resolve(strict=True)
-        except (FileNotFoundError, RuntimeError):
-            return ""  # not started yet
-        if not real.is_relative_to(notebooks):
-            return "(the log is no longer a file in your notebooks folder)"
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as f:
-            owner = os.fstat(f.fileno()).st_uid
-            if self.as_system_users and owner != _uid(
-                system_account_name(job.user, self.settings.account_prefix)
-            ):
-                return "(the log is not your file)"
-            size = os.fstat(f.fileno()).st_size
-            f.seek(max(0, size - limit))
-            return f.read(limit).decode(errors="replace")
+        owner = None
+        if self.as_system_users:  # a user-owned log, or nothing (-1 matches no file)
+            uid = _uid(system_account_name(job.user, self.settings.account_prefix))
+            owner = -1 if uid is None else uid
+        return read_tail(self.notebooks_dir(job.user), job.log, limit, owner)
 
     def _clean_up(self, job: Job) -> None:
         self.ledger.release(job_key(job.id))
         shutil.rmtree(self.job_dir(job.id), ignore_errors=True)
-
-
-def _waiting_for(placement: Placement) -> str:
-    if placement.kind == "auto":
-        plural = "s" if placement.count > 1 else ""
-        return f"waiting for {placement.count} free GPU{plural}"
-    return f"waiting for {placement.describe()} to be free"
 
 
 def _uid(account: str) -> int | None:

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 
 import uvicorn
 from jupyterhub.services.auth import HubOAuth
 
-from tkhub.catalog.client import CatalogClient
-from tkhub.catalog.schemas import ImagePublic
 from tkhub.jobs import db
 from tkhub.jobs.app import create_app
-from tkhub.jobs.service import CatalogReader, JobsService
+from tkhub.jobs.service import JobsService, catalog_reader
 from tkhub.local.jobs_runner import LocalRunner
 from tkhub.local.secrets import CATALOG_TOKEN, ensure_secret
 from tkhub.settings import Settings, load_settings
@@ -26,25 +23,14 @@ from tkhub.settings import Settings, load_settings
 DEFAULT_PREFIX = "/services/jobs/"
 
 
-def catalog_reader(settings: Settings) -> CatalogReader:
-    """The catalog as the spawner reads it (with the catalog's token)."""
-    token = ensure_secret(settings, CATALOG_TOKEN)
-
-    async def read() -> Sequence[ImagePublic]:
-        async with CatalogClient(
-            settings.catalog_url, token, timeout=settings.catalog_timeout
-        ) as c:
-            return await c.list_images()
-
-    return read
-
-
 def build(settings: Settings) -> tuple[JobsService, HubOAuth, str]:
     engine = db.make_engine(settings.jobs_database_url)
     db.upgrade(engine)
-    service = JobsService(
-        db.session_factory(engine), LocalRunner(settings), catalog_reader(settings)
+    # the catalog's token: it reads every entry, as the spawners do
+    catalog = catalog_reader(
+        settings.catalog_url, ensure_secret(settings, CATALOG_TOKEN), settings.catalog_timeout
     )
+    service = JobsService(db.session_factory(engine), LocalRunner(settings), catalog)
     hub_auth = HubOAuth(
         api_url=os.environ.get(
             "JUPYTERHUB_API_URL", f"http://127.0.0.1:{settings.hub_api_port}/hub/api"

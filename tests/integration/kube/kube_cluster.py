@@ -18,6 +18,9 @@
   ``emulated.local/node-local`` gives each node its own copy (the failure the
   verify step must catch).
 - **Deployments** report their replicas ready (their images are not run).
+- **Jobs**: one pod each, Complete or Failed as it ends; a container's
+  ``terminationMessagePath`` is a file whose text becomes ``terminated.message``;
+  deleting a Job deletes its pods.
 """
 
 from __future__ import annotations
@@ -451,6 +454,10 @@ class Cluster:
         home = self.root / "pods" / ns / name / "home"
         home.mkdir(parents=True, exist_ok=True)
         mounts = self._mounts(pod, container, home)
+        termination = self.root / "pods" / ns / name / "termination-log"
+        termination.touch(mode=0o666)
+        if container.get("terminationMessagePath"):  # the kubelet's file, read at exit
+            mounts.insert(0, (container["terminationMessagePath"], str(termination)))
         image = self.images[container["image"]]
         argv = list(container.get("command") or image.entrypoint) + list(
             container.get("args") or []
@@ -496,6 +503,8 @@ class Cluster:
         await self._update_pod(ns, name, running)
         code = await process.wait()
 
+        message = termination.read_text(errors="replace")[:4096]
+
         def exited(p: Obj) -> None:
             p["status"]["phase"] = "Succeeded" if code == 0 else "Failed"
             for cs in p["status"].get("containerStatuses") or []:
@@ -504,6 +513,7 @@ class Cluster:
                     "terminated": {
                         "exitCode": code,
                         "reason": "Completed" if code == 0 else "Error",
+                        **({"message": message} if message else {}),
                     }
                 }
 
@@ -511,6 +521,12 @@ class Cluster:
             await self._update_pod(ns, name, exited)
 
     async def _on_delete(self, plural: str, obj: Obj) -> bool:
+        if plural == "jobs":  # the garbage collector: a Job's pods go with it
+            ns, job_name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+            for pod in self.api.store.list("pods", ns):  # type: ignore[union-attr]
+                if pod["metadata"].get("labels", {}).get("job-name") == job_name:
+                    await self._on_delete("pods", pod)
+            return False
         if plural != "pods":
             return False
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])

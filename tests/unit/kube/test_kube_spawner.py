@@ -7,19 +7,15 @@ no API call is made: the inventory is given, as ``fetch_inventory`` would return
 from __future__ import annotations
 
 import types
-from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import yaml
 from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.config import kube_config
 from traitlets.config import Config
 
 from tkhub.catalog.hub_tokens import CATALOG_ADMIN_SCOPE
 from tkhub.catalog.schemas import ImagePublic
 from tkhub.errors import SpawnRefused
-from tkhub.gpu.kubernetes import inventory_from_objects
 from tkhub.gpu.model import Placement
 from tkhub.kube.hub_config import configure
 from tkhub.kube.names import HOME
@@ -29,50 +25,6 @@ from tkhub.selection import Selection
 H100 = "NVIDIA-H100-80GB-HBM3"
 A100 = "NVIDIA-A100-SXM4-80GB"
 IMAGE = "registry.example.org/thinkube/tk-jupyter-ml:2.1"
-
-
-def node(name: str, resources: dict[str, str], product: str | None = None) -> dict:
-    labels = {"kubernetes.io/hostname": name}
-    if product:
-        labels |= {"nvidia.com/gpu.product": product, "nvidia.com/gpu.present": "true"}
-    return {
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}] if product else []},
-        "status": {
-            "allocatable": {"cpu": "32", "memory": "256Gi", **resources},
-            "conditions": [{"type": "Ready", "status": "True"}],
-        },
-    }
-
-
-@pytest.fixture
-def inventory():
-    nodes = [
-        node("cpu-1", {}),
-        node("gpu-a", {"nvidia.com/gpu": "2"}, H100),
-        node("mig-a", {"nvidia.com/mig-1g.10gb": "7"}, A100),
-    ]
-    return inventory_from_objects(nodes, [])
-
-
-@pytest.fixture
-def kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """KubeSpawner reads a kubeconfig when created; this one points nowhere."""
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
-    # kubernetes_asyncio reads $KUBECONFIG once, at import: point its default here
-    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
 
 
 def entry(gpu: str = "optional", **resources: str) -> ImagePublic:

@@ -1,0 +1,239 @@
+"""Jobs on a Kubernetes cluster: one ``batch/v1`` Job per run (``tkhub.kube.jobs``).
+
+A job asking for GPUs waits in the jobs service's queue (its position shown) until
+the inventory has them free; then its Job is created. With a Kueue queue configured,
+Kueue does the waiting instead. A pod that cannot pull its image ends the job at
+once, one the scheduler cannot place for lack of GPUs after a short grace, both with
+the reason in the words a server's spawn uses. The run reports its result in the
+container's termination message; a container the kernel's memory killed says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+from kubespawner.slugs import safe_slug
+from traitlets.config import Config
+
+from tkhub.gpu.model import Inventory
+from tkhub.jobs.models import FAILED, Job
+from tkhub.jobs.paths import read_tail
+from tkhub.jobs.runner import Outcome, Runner, Started, Waiting, outcome_from_result, waiting_for
+from tkhub.kube.inventory import load_client_config, read_inventory
+from tkhub.kube.jobs import job_manifest, job_spawner, server_pod
+from tkhub.kube.names import Names
+from tkhub.kube.podstatus import gpu_shortage_seen, start_failure
+from tkhub.selection import (
+    Selection,
+    SelectionError,
+    normalize_params,
+    parse_selection,
+    spawn_choices,
+)
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 1.0  # a running Job's pod is read at most this often (API calls)
+UNSCHEDULABLE_GRACE_SECONDS = 10.0
+SLUG_LENGTH = 48  # KubeSpawner's {username} in the notebooks subPath
+
+
+def all_free(inventory: Inventory) -> Inventory:
+    """The cluster's GPUs as if none were taken: what a queued job may wait for."""
+    nodes = tuple(
+        replace(node, pools=tuple(replace(pool, allocated=0) for pool in node.pools))
+        for node in inventory.nodes
+    )
+    return replace(inventory, nodes=nodes)
+
+
+class KubeRunner(Runner):
+    def __init__(
+        self, names: Names, spawner_config: Config, *, notebooks_root: Path, runner_image: str,
+        hub_api_url: str, queue: str = "",
+    ) -> None:  # fmt: skip
+        self.names = names
+        self.spawner_config = spawner_config
+        self.notebooks_root = notebooks_root  # the notebooks claim, mounted read-only
+        self.runner_image = runner_image
+        self.hub_api_url = hub_api_url
+        self.queue = queue
+        self._api: client.ApiClient | None = None
+        self._polled: dict[int, float] = {}
+        self._shortage_since: dict[int, float] = {}
+
+    async def api(self) -> client.ApiClient:
+        if self._api is None:
+            await load_client_config()
+            self._api = client.ApiClient()
+        return self._api
+
+    async def _live_inventory(self) -> Inventory:
+        return await read_inventory(client.CoreV1Api(await self.api()))
+
+    async def inventory(self) -> Inventory:
+        return all_free(await self._live_inventory())
+
+    def notebooks_dir(self, user: str) -> Path:
+        return self.notebooks_root / safe_slug(user, max_length=SLUG_LENGTH)
+
+    def unusable(self, selection: Selection) -> str | None:
+        entry = selection.image
+        if entry.kind != "oci" or not entry.image:
+            return (f"image: {entry.title} is a local Python environment, which runs on one "
+                    "machine; on the cluster choose an image environment")  # fmt: skip
+        return None
+
+    # --- start ------------------------------------------------------------------------
+
+    async def start(self, job: Job, selection: Selection, groups: list[str]) -> Started | Waiting:
+        live = await self._live_inventory()
+        if selection.placement.uses_gpu and not self.queue and not _fits(job, selection, live):
+            return Waiting(waiting_for(selection.placement))
+        spawner = job_spawner(self.spawner_config, job.user, groups, self.hub_api_url)
+        pod = await server_pod(spawner, selection, all_free(live))
+        manifest = job_manifest(
+            pod, job, name=self.names.job(job.id), namespace=self.names.namespace,
+            runner_image=self.runner_image, queue=self.queue,
+        )  # fmt: skip
+        batch = client.BatchV1Api(await self.api())
+        try:
+            await batch.create_namespaced_job(self.names.namespace, manifest)  # type: ignore[arg-type]  # a dict body is sent as is
+        except ApiException as e:
+            if e.status != 409:  # 409: created before a restart; it is this job's
+                raise
+        limits = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]
+        gpus = [f"{k} x {v}" for k, v in (limits.get("limits") or {}).items() if "nvidia" in k]
+        log.info("job %s: Job %s created", job.id, self.names.job(job.id))
+        return Started(gpus, {"job": self.names.job(job.id)})
+
+    # --- follow -----------------------------------------------------------------------
+
+    async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """One read as plain JSON (no model classes); None when it does not exist."""
+        try:
+            response = await method(*args, _preload_content=False, _request_timeout=10, **kwargs)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return dict(json.loads(await response.read()))
+
+    async def poll(self, job: Job) -> Outcome | None:
+        now = time.monotonic()
+        if now - self._polled.get(job.id, 0.0) < POLL_SECONDS:
+            return None
+        self._polled[job.id] = now
+        ns, name = self.names.namespace, self.names.job(job.id)
+        api = await self.api()
+        found = await self._json(client.BatchV1Api(api).read_namespaced_job, name, ns)
+        if found is None:
+            return Outcome(FAILED, "its Kubernetes Job was deleted")
+        pods = await self._json(client.CoreV1Api(api).list_namespaced_pod, ns,
+                                label_selector=f"job-name={name}")  # fmt: skip
+        items = (pods or {}).get("items") or []
+        pod = items[-1] if items else None
+        ended, refused = _ended(pod), _job_failed(found)
+        # a pod killed for the deadline reports no result: the Job says why
+        outcome = refused if refused and (ended is None or not ended.error) else ended
+        if outcome is None and pod is not None:
+            outcome = await self._doomed(job, pod)
+        if outcome is not None:
+            if outcome.state == FAILED and not _ended(pod):
+                await self.stop(job)
+            self._forget(job.id)
+        return outcome
+
+    async def _doomed(self, job: Job, pod: dict[str, Any]) -> Outcome | None:
+        """A pod that will not start: a pull failure, or GPUs no node has for too long."""
+        phase = (pod.get("status") or {}).get("phase")
+        if phase != "Pending":
+            return None
+        uid = pod["metadata"].get("uid", "")
+        core = client.CoreV1Api(await self.api())
+        events = await self._json(core.list_namespaced_event, self.names.namespace,
+                                  field_selector=f"involvedObject.uid={uid}")  # fmt: skip
+        seen = (events or {}).get("items") or []
+        now = time.monotonic()
+        if gpu_shortage_seen(pod, seen):
+            self._shortage_since.setdefault(job.id, now)
+        else:
+            self._shortage_since.pop(job.id, None)
+        since = self._shortage_since.get(job.id)
+        failure = start_failure(
+            pod, seen, unschedulable_for=now - since if since else 0.0,
+            grace=UNSCHEDULABLE_GRACE_SECONDS, what="job",
+        )  # fmt: skip
+        if failure is None:
+            return None
+        log.warning("job %s: %s: %s", job.id, failure.reason, failure.detail)
+        return Outcome(FAILED, failure.user_message[:500], failure.detail[:4000])
+
+    def _forget(self, job_id: int) -> None:
+        self._polled.pop(job_id, None)
+        self._shortage_since.pop(job_id, None)
+
+    async def stop(self, job: Job) -> None:
+        batch = client.BatchV1Api(await self.api())
+        try:
+            await batch.delete_namespaced_job(
+                self.names.job(job.id), self.names.namespace, propagation_policy="Background"
+            )
+        except ApiException as e:
+            if e.status != 404:
+                raise
+        self._forget(job.id)
+
+    def read_log(self, job: Job, limit: int) -> str:
+        return read_tail(self.notebooks_dir(job.user), job.log, limit)
+
+    async def close(self) -> None:
+        if self._api is not None:
+            await self._api.close()
+
+
+def _fits(job: Job, selection: Selection, live: Inventory) -> bool:
+    """Whether the GPUs the job asks for are free now (the spawn page's own check)."""
+    options = normalize_params((job.options or {}).get("selection", {}), strict=True)
+    choices = spawn_choices([selection.image], live, admin=True)
+    try:
+        parse_selection(options, choices)
+    except SelectionError:
+        return False
+    return True
+
+
+def _ended(pod: dict[str, Any] | None) -> Outcome | None:
+    """The outcome of a pod whose notebook container has ended, from what it wrote to
+    its termination message, or from why Kubernetes ended it."""
+    if pod is None or (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+        return None
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    terminated = ((statuses[0] if statuses else {}).get("state") or {}).get("terminated") or {}
+    if terminated.get("reason") == "OOMKilled":
+        return Outcome(FAILED, "the job ran out of memory (its container was OOM-killed)")
+    try:
+        result = json.loads(terminated.get("message") or "null")
+    except ValueError:
+        result = None
+    if result is None and (pod.get("status") or {}).get("reason"):
+        return Outcome(FAILED, f"its pod failed ({pod['status']['reason']})")
+    return outcome_from_result(result)
+
+
+def _job_failed(found: dict[str, Any]) -> Outcome | None:
+    """A Job Kubernetes failed before or without its pod: the deadline, mostly."""
+    for condition in (found.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            reason = condition.get("reason", "")
+            if reason == "DeadlineExceeded":
+                return Outcome(FAILED, "time limit reached (Kubernetes: DeadlineExceeded)")
+            return Outcome(FAILED, f"Kubernetes failed the Job ({reason or 'no reason'})",
+                           str(condition.get("message", ""))[:4000])  # fmt: skip
+    return None
