@@ -6,3 +6,11 @@ mode's runner, and a result file the run writes (``execute``). The server being 
 the service or the hub restarting: the row and the run stay, and the runner finds the
 run again when it starts.
 """
+
+JOBS_SERVICE = "jobs"  # its JupyterHub service name, in both modes
+# A server's own token may use the jobs service (`tkhub jobs`, or curl, in a terminal).
+SERVER_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    f"access:services!service={JOBS_SERVICE}",
+]

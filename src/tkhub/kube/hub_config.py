@@ -20,6 +20,7 @@ from tkhub.catalog.hub_tokens import (
     CATALOG_READ_ALL_SCOPE,
     CATALOG_READ_ALL_SCOPE_DESCRIPTION,
 )
+from tkhub.jobs import SERVER_TOKEN_SCOPES
 from tkhub.kube.names import HOME, Names, singleuser_volumes
 from tkhub.layout import DEFAULT_URL, NOTEBOOKS, ROOT
 from tkhub.spawner import catalog_url_problem
@@ -68,6 +69,9 @@ def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
     c.TkKubeSpawner.catalog_token = _catalog_token(env)
     configure_user_files(c, names)
     c.TkKubeSpawner.examples_image = env.get("TKHUB_EXAMPLES_IMAGE", "")
+    # servers reach the jobs service with their own token (TKHUB_JOBS_URL, the REST API)
+    c.TkKubeSpawner.jobs_url = env.get("TKHUB_JOBS_URL", names.jobs_url)
+    c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
     scopes = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
     scopes[CATALOG_ADMIN_SCOPE] = {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}
     scopes[CATALOG_READ_ALL_SCOPE] = {"description": CATALOG_READ_ALL_SCOPE_DESCRIPTION}

@@ -33,11 +33,10 @@ from tkhub.jobs.app import create_app
 from tkhub.jobs.service import JobsService, catalog_reader
 from tkhub.kube.hub_config import configure
 from tkhub.kube.jobs_runner import KubeRunner
-from tkhub.kube.names import Names
+from tkhub.kube.names import NOTEBOOKS_MOUNT, Names
 
 DEFAULT_PREFIX = "/services/jobs/"
 DEFAULT_DATABASE = "sqlite:////var/lib/tkhub/jobs.sqlite"
-DEFAULT_NOTEBOOKS = "/tkhub/notebooks"
 
 
 class JobsServiceError(Exception):
@@ -77,7 +76,7 @@ def build(env: Mapping[str, str]) -> tuple[JobsService, HubOAuth, str]:
     token = env.get("JUPYTERHUB_API_TOKEN", "")
     runner = KubeRunner(
         names, spawner_config(env),
-        notebooks_root=Path(env.get("TKHUB_JOBS_NOTEBOOKS", DEFAULT_NOTEBOOKS)),
+        notebooks_root=Path(env.get("TKHUB_JOBS_NOTEBOOKS", NOTEBOOKS_MOUNT)),
         runner_image=runner_image, hub_api_url=api_url, queue=env.get("TKHUB_JOBS_QUEUE", ""),
     )  # fmt: skip
     engine = db.make_engine(env.get("TKHUB_JOBS_DATABASE_URL", DEFAULT_DATABASE))

@@ -26,6 +26,7 @@ from tkhub.catalog.hub_tokens import (
     CATALOG_READ_ALL_SCOPE,
     CATALOG_READ_ALL_SCOPE_DESCRIPTION,
 )
+from tkhub.jobs import JOBS_SERVICE, SERVER_TOKEN_SCOPES
 from tkhub.layout import DEFAULT_URL
 from tkhub.local.secrets import CATALOG_TOKEN, CLI_TOKEN, PROXY_TOKEN, ensure_secret
 from tkhub.local.signin import configure_signin
@@ -34,17 +35,11 @@ from tkhub.settings import Settings
 from tkhub.spawnpage.render import use_hub_templates
 
 CATALOG_SERVICE = "catalog"
-JOBS_SERVICE = "jobs"
 CULLER_SERVICE = "idle-culler"
 CLI_SERVICE = "tkhub-cli"
 EXAMPLES_SERVICE = "examples-sync"
 PROXY = "configurable-http-proxy"
 
-SERVER_TOKEN_SCOPES = [
-    "users:activity!user",
-    "access:servers!server",
-    f"access:services!service={JOBS_SERVICE}",
-]
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 CLI_SCOPES = [
     "admin:users",

@@ -187,6 +187,9 @@ def test_hub_configure():
     assert config.TkKubeSpawner.catalog_url == "http://tkhub-catalog.lab.svc:8011"
     assert config.TkKubeSpawner.catalog_token == "x"
     assert CATALOG_ADMIN_SCOPE in config.JupyterHub.custom_scopes
+    # servers reach the jobs service with their own token
+    assert config.TkKubeSpawner.jobs_url == "http://tkhub-jobs.lab.svc:8012"
+    assert "access:services!service=jobs" in config.Spawner.server_token_scopes
     claims = [
         v["persistentVolumeClaim"]["claimName"]
         for v in config.KubeSpawner.volumes

@@ -57,27 +57,66 @@ def test_external_database_comes_from_a_secret_and_has_no_db_pvc(cfg_external):
     }
 
 
-def test_inventory_role_reads_nodes_and_pods_for_catalog_and_hub(cfg):
+def test_inventory_role_reads_nodes_and_pods_for_catalog_hub_and_jobs(cfg):
     objects = {o["kind"]: o for o in render_manifests(cfg)}
     rules = objects["ClusterRole"]["rules"]
     assert rules == [
         {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]}
     ]
     subjects = {s["name"] for s in objects["ClusterRoleBinding"]["subjects"]}
-    assert subjects == {cfg.names.catalog, "hub"}
+    assert subjects == {cfg.names.catalog, "hub", cfg.names.jobs}
     assert (
         objects["ClusterRoleBinding"]["roleRef"]["name"]
         == objects["ClusterRole"]["metadata"]["name"]
     )
 
 
-def test_catalog_service_selects_the_deployment_pods(cfg):
-    objects = {o["kind"]: o for o in render_manifests(cfg)}
-    pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
-    selector = objects["Service"]["spec"]["selector"]
-    assert selector.items() <= pod_labels.items()
-    assert objects["Deployment"]["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+@pytest.mark.parametrize("component", ["catalog", "jobs"])
+def test_each_service_selects_its_deployment_pods(cfg, component):
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in render_manifests(cfg)}
+    name = getattr(cfg.names, component)
+    deployment, service = objects["Deployment", name], objects["Service", name]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert pod_labels["hub.jupyter.org/network-access-hub"] == "true"
+
+
+def jobs_objects(cfg) -> dict:
+    return {(o["kind"], o["metadata"]["name"]): o for o in render_manifests(cfg)
+            if o["metadata"]["labels"]["app.kubernetes.io/component"] == "jobs"}  # fmt: skip
+
+
+def test_the_jobs_service_runs_jobs_in_its_namespace_only(cfg):
+    objects = jobs_objects(cfg)
+    rules = objects["Role", "tkhub-jobs"]["rules"]
+    assert {"apiGroups": ["batch"], "resources": ["jobs"],
+            "verbs": ["get", "list", "watch", "create", "delete"]} in rules  # fmt: skip
+    binding = objects["RoleBinding", "tkhub-jobs"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "tkhub-jobs", "namespace": cfg.namespace}
+    ]
+    pod = objects["Deployment", "tkhub-jobs"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "tkhub-jobs"
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["TKHUB_JOBS_RUNNER_IMAGE"]["value"] == cfg.hub.image
+    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hub", "key": "hub.services.jobs.apiToken"}  # fmt: skip
+    assert env["TKHUB_JOBS_DATABASE_URL"]["value"].startswith("sqlite:////var/lib/tkhub/")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"] == {"claimName": "tkhub-jobs-db"}
+    assert volumes["notebooks"]["persistentVolumeClaim"]["readOnly"] is True
+    assert objects["PersistentVolumeClaim", "tkhub-jobs-db"]["spec"]["accessModes"] == [
+        "ReadWriteOnce"]  # fmt: skip
+
+
+def test_jobs_share_an_external_catalog_database(cfg_external):
+    objects = jobs_objects(cfg_external)
+    assert ("PersistentVolumeClaim", "tkhub-jobs-db") not in objects
+    pod = objects["Deployment", "tkhub-jobs"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["TKHUB_JOBS_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "tkhub-catalog-db", "key": "url"}  # fmt: skip
 
 
 def test_user_volumes_mount_under_home_never_on_it(cfg):

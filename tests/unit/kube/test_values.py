@@ -50,6 +50,9 @@ CHART_KEYS = closed(
                             "apiToken": STR,
                             "admin": {"type": "boolean"},
                             "oauth_no_confirm": {"type": "boolean"},
+                            # passed on to JupyterHub's services, as the others
+                            "oauth_client_id": STR,
+                            "oauth_redirect_uri": STR,
                         }
                     ),
                 },
@@ -188,6 +191,9 @@ def test_the_rendered_sign_in_loads_into_the_authenticator(cfg, monkeypatch):
 def test_catalog_is_an_external_service_and_culler_is_on(cfg):
     values = render_values(cfg)
     assert values["hub"]["services"]["catalog"]["url"] == "http://tkhub-catalog.tkhub.svc:8011"
+    jobs = values["hub"]["services"]["jobs"]
+    assert jobs["url"] == "http://tkhub-jobs.tkhub.svc:8012" and jobs["display"] is True
+    assert "custom:tkhub-catalog:read-all" in values["hub"]["loadRoles"]["tkhub-jobs"]["scopes"]
     assert values["cull"]["enabled"] is True and values["cull"]["timeout"] == 3600
 
 

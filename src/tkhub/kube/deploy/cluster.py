@@ -39,10 +39,11 @@ class Storage(_Model):
     models: str = "500Gi"
     examples: str = "5Gi"
     catalog_db: str = "1Gi"
+    jobs_db: str = "1Gi"
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    @field_validator("notebooks", "datasets", "models", "examples", "catalog_db")
+    @field_validator("notebooks", "datasets", "models", "examples", "catalog_db", "jobs_db")
     @classmethod
     def _quantity(cls, value: str) -> str:
         try:
@@ -101,6 +102,13 @@ class Examples(_Model):
     schedule: str = "17 3 * * *"  # the CronJob's; daily by default
 
 
+class Jobs(_Model):
+    """The jobs service: notebooks run as batch/v1 Jobs (docs/jobs.md)."""
+
+    # A Kueue LocalQueue in the namespace: Kueue admits GPU jobs instead of tkhub's queue.
+    kueue_queue: str = Field("", pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$")
+
+
 class ClusterService(ServiceBase):
     """A platform service in the cluster: each secret is a key of a Secret in the
     namespace, passed to pods by ``secretKeyRef``, never rendered into values."""
@@ -121,6 +129,7 @@ class ClusterConfig(_Model):
     registries: list[Registry] = Field(default_factory=list)
     gpu: Gpu = Field(default_factory=Gpu)
     examples: Examples = Field(default_factory=Examples)
+    jobs: Jobs = Field(default_factory=lambda: Jobs.model_validate({}))
     services: list[ClusterService] = Field(default_factory=list)
     verify_image: str = "busybox:1.36"
 

@@ -44,6 +44,8 @@ KINDS: dict[str, Kind] = {
     "Deployment": Kind("apis/apps/v1", "deployments", True),
     "ClusterRole": Kind("apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
     "ClusterRoleBinding": Kind("apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "Role": Kind("apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": Kind("apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
     "StorageClass": Kind("apis/storage.k8s.io/v1", "storageclasses", False),
     "Job": Kind("apis/batch/v1", "jobs", True),
     "CronJob": Kind("apis/batch/v1", "cronjobs", True),

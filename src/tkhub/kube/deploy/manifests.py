@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tkhub.kube.deploy.cluster import ClusterConfig
+from tkhub.kube.deploy.jobs_manifests import jobs_manifests
 from tkhub.kube.names import EXAMPLES_MOUNT, SHARED_VOLUMES, Names, examples_volumes
 
 Manifest = dict[str, Any]
@@ -64,8 +65,8 @@ def catalog_service_account(cfg: ClusterConfig) -> Manifest:
 def inventory_cluster_role(cfg: ClusterConfig) -> Manifest:
     """Read nodes and pods cluster-wide: the GPU inventory counts every GPU pod.
 
-    Bound to the catalog (``GET /api/v1/nodes/gpu``) and to the hub, whose spawner
-    re-reads the inventory at each start.
+    Bound to the catalog (``GET /api/v1/nodes/gpu``), to the hub, whose spawner
+    re-reads the inventory at each start, and to the jobs service (its queue).
     """
     names = cfg.names
     return {
@@ -91,7 +92,7 @@ def inventory_cluster_role_binding(cfg: ClusterConfig) -> Manifest:
         },
         "subjects": [
             {"kind": "ServiceAccount", "name": account, "namespace": names.namespace}
-            for account in (names.catalog, names.hub_service_account)
+            for account in (names.catalog, names.hub_service_account, names.jobs)
         ],
     }
 
@@ -246,9 +247,12 @@ def examples_sync_cronjob(cfg: ClusterConfig) -> Manifest:
 def render_manifests(cfg: ClusterConfig) -> list[Manifest]:
     """Everything tkhub applies itself, in apply order (namespace first)."""
     objects = [namespace(cfg), *shared_pvcs(cfg)]
-    if cfg.catalog.database == "sqlite-pvc":
+    if cfg.catalog.database == "sqlite-pvc":  # else both use the external PostgreSQL
         objects.append(
             pvc(cfg, cfg.names.catalog_db_pvc, cfg.storage.catalog_db, "ReadWriteOnce", "catalog")
+        )
+        objects.append(
+            pvc(cfg, cfg.names.jobs_db_pvc, cfg.storage.jobs_db, "ReadWriteOnce", "jobs")
         )
     objects += [
         catalog_service_account(cfg),
@@ -258,5 +262,6 @@ def render_manifests(cfg: ClusterConfig) -> list[Manifest]:
         catalog_service(cfg),
         examples_sync_job(cfg),
         examples_sync_cronjob(cfg),
+        *jobs_manifests(cfg),
     ]
     return objects

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tkhub.catalog.hub_tokens import CATALOG_READ_ALL_SCOPE
+from tkhub.jobs import JOBS_SERVICE
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.names import singleuser_volumes
 from tkhub.signin import Endpoints, generic_oauth_config
@@ -76,14 +77,29 @@ def _hub(cfg: ClusterConfig) -> dict[str, Any]:
                 "platform_services": [s.model_dump(mode="json") for s in cfg.services]
             },
         },
-        "services": {"catalog": {"url": names.catalog_url, "display": False}},
+        "services": {
+            "catalog": {"url": names.catalog_url, "display": False},
+            # the jobs page under the Services menu, signed in through the hub
+            JOBS_SERVICE: {
+                "url": names.jobs_url,
+                "display": True,
+                "oauth_no_confirm": True,
+                "oauth_client_id": f"service-{JOBS_SERVICE}",
+                "oauth_redirect_uri": f"/services/{JOBS_SERVICE}/oauth_callback",
+            },
+        },
         "loadRoles": {
             "tkhub-catalog": {
                 "description": "The catalog checks users' tokens and groups.",
                 "services": ["catalog"],
                 # read-all: its token is the spawner's, which filters entries per user
                 "scopes": ["read:users:groups", "read:users:name", CATALOG_READ_ALL_SCOPE],
-            }
+            },
+            "tkhub-jobs": {
+                "description": "The jobs service checks users' tokens and reads the catalog.",
+                "services": [JOBS_SERVICE],
+                "scopes": ["read:users:groups", "read:users:name", CATALOG_READ_ALL_SCOPE],
+            },
         },
     }
 

@@ -1,0 +1,204 @@
+"""Jobs on the emulated cluster: a real hub with the real catalog and the cluster's
+jobs service (``python -m tkhub.kube.jobs_service``) as its service, jobs submitted
+with users' hub tokens, each run as a batch/v1 Job whose pod the emulated kubelet runs
+(the staged runner, papermill, the kernel) against the users' notebooks volume."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nbformat
+import pytest
+from hubproc import free_port
+from kube_support import HUB_IMAGE, NAMESPACE, Hub, Kube, seed_catalog, start_hub, stop_hub
+
+FINISHED = ("succeeded", "failed", "cancelled")
+JOBS_TOKEN = "jobs-service-token-for-tests"
+JOBS_CONFIG = """
+import json
+catalog_url = c.JupyterHub.services[0]["url"]
+c.JupyterHub.services.append({{
+    "name": "jobs", "url": "http://127.0.0.1:{port}", "api_token": {token!r},
+    "command": [{python!r}, "-m", "tkhub.kube.jobs_service"],
+    "environment": {{
+        "TKHUB_NAMESPACE": {namespace!r}, "TKHUB_CATALOG_URL": catalog_url,
+        "TKHUB_JOBS_DATABASE_URL": "sqlite:///{root}/jobs.sqlite",
+        "TKHUB_JOBS_NOTEBOOKS": {notebooks!r}, "TKHUB_JOBS_RUNNER_IMAGE": {runner!r},
+        "TKHUB_JOBS_PORT": "{port}", "KUBECONFIG": {kubeconfig!r},
+    }},
+    "oauth_no_confirm": True,
+}})
+c.JupyterHub.custom_scopes["custom:tkhub-catalog:read-all"] = {{"description": "read all"}}
+c.JupyterHub.load_roles = [
+    {{"name": "jobs", "services": ["jobs"],
+     "scopes": ["read:users:groups", "read:users:name", "custom:tkhub-catalog:read-all"]}},
+    {{"name": "user", "scopes": ["self", "access:services"]}},
+]
+"""
+
+
+class Jobs:
+    def __init__(self, hub: Hub, kube: Kube, port: int) -> None:
+        self.hub, self.kube = hub, kube
+        self.url = f"http://127.0.0.1:{port}/services/jobs/api/v1"
+
+    def notebooks(self, user: str) -> Path:
+        return self.kube.root / "volumes" / NAMESPACE / "tkhub-notebooks" / user
+
+    def call(self, user: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"token {self.hub.tokens[user]}"}
+        return httpx.request(method, self.url + path, headers=headers, timeout=60, **kw)
+
+    def submit(self, user: str, notebook: str, **body: Any) -> dict[str, Any]:
+        answer = self.call(user, "POST", "/jobs", json={"notebook": notebook, **body})
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    def wait(self, user: str, job_id: int, states: tuple[str, ...] = FINISHED,
+             timeout: float = 120) -> dict[str, Any]:  # fmt: skip
+        deadline, job = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            job = self.call(user, "GET", f"/jobs/{job_id}").json()
+            if job.get("state") in states:
+                return dict(job)
+            time.sleep(0.3)
+        raise AssertionError(f"job {job_id} not {states}: {job}\n{self.hub.log()[-4000:]}")
+
+
+def write_notebook(folder: Path, name: str, *cells: str, parameters: str = "") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    notebook = nbformat.v4.new_notebook()
+    if parameters:
+        cell = nbformat.v4.new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        notebook.cells.append(cell)
+    notebook.cells += [nbformat.v4.new_code_cell(code) for code in cells]
+    nbformat.write(notebook, folder / name)
+
+
+@pytest.fixture(scope="module")
+def jobs(kube: Kube) -> Iterator[Jobs]:
+    port = free_port()
+    notebooks = kube.root / "volumes" / NAMESPACE / "tkhub-notebooks"
+    notebooks.mkdir(parents=True, exist_ok=True)
+    extra = JOBS_CONFIG.format(
+        port=port, token=JOBS_TOKEN, python=sys.executable, namespace=NAMESPACE,
+        root=kube.root, notebooks=str(notebooks), runner=HUB_IMAGE,
+        kubeconfig=str(kube.kubeconfig),
+    )  # fmt: skip
+    hub, proc = start_hub(kube, extra=extra)
+    try:
+        seed_catalog(hub)
+        service = Jobs(hub, kube, port)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(service.url.removesuffix("api/v1") + "health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"jobs service not up\n{hub.log()[-4000:]}")
+        yield service
+    finally:
+        stop_hub(hub, proc)
+
+
+def test_a_notebook_runs_as_a_kubernetes_job(jobs: Jobs, kube: Kube):
+    write_notebook(jobs.notebooks("alice"), "train.ipynb",
+                   "result = lr * 10\nprint('result', result)", parameters="lr = 1.0")  # fmt: skip
+    job = jobs.submit("alice", "train.ipynb", image="lab", gpu="none",
+                      parameters={"lr": 0.5}, time_limit=600)  # fmt: skip
+    done = jobs.wait("alice", job["id"])
+    assert done["state"] == "succeeded", done
+    output = nbformat.read(jobs.notebooks("alice") / f"train.run-{job['id']}.ipynb", 4)
+    sources = "".join(cell.source for cell in output.cells)
+    assert "lr = 0.5" in sources  # papermill's injected parameters
+    printed = "".join(o.get("text", "") for c in output.cells for o in c.get("outputs", []))
+    assert "result 5.0" in printed
+    log = jobs.call("alice", "GET", f"/jobs/{job['id']}/log").text
+    assert f"tkhub job {job['id']}" in log and "succeeded" in log
+
+    manifest = kube.get("jobs", f"tkhub-job-{job['id']}")
+    assert manifest is not None
+    assert manifest["spec"]["backoffLimit"] == 0
+    assert manifest["spec"]["activeDeadlineSeconds"] == 600
+    pod = manifest["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "registry.example.org/thinkube/tk-jupyter:1.0"
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/home/jovyan/thinkube/notebooks"]["subPath"] == "alice"
+
+    # another user neither sees nor cancels it
+    assert jobs.call("bob", "GET", f"/jobs/{job['id']}").status_code == 404
+    assert jobs.call("bob", "POST", f"/jobs/{job['id']}/cancel").status_code == 404
+
+
+def test_a_failing_cell_and_an_image_that_cannot_be_pulled(jobs: Jobs, kube: Kube):
+    write_notebook(jobs.notebooks("alice"), "broken.ipynb", "x = 1", "raise ValueError('bad')")
+    failing = jobs.submit("alice", "broken.ipynb", image="lab", gpu="none")
+    done = jobs.wait("alice", failing["id"])
+    assert done["state"] == "failed" and done["failed_cell"] == 2, done
+    assert "ValueError: bad" in done["error"]
+
+    started = time.monotonic()
+    pulled = jobs.submit("alice", "broken.ipynb", image="broken", gpu="none")
+    done = jobs.wait("alice", pulled["id"], timeout=60)
+    assert done["state"] == "failed" and "could not be pulled" in done["reason"], done
+    assert time.monotonic() - started < 30  # seconds, not the time limit
+    name = f"tkhub-job-{pulled['id']}"
+    deadline = time.monotonic() + 10
+    while kube.get("jobs", name) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert kube.get("jobs", name) is None  # deleted with its pod
+
+
+def test_a_gpu_job_waits_in_the_queue_until_the_gpus_free(jobs: Jobs, kube: Kube):
+    write_notebook(jobs.notebooks("alice"), "gpu.ipynb",
+                   "import subprocess\nprint(subprocess.run(['nvidia-smi'], "
+                   "capture_output=True, text=True).stdout)")  # fmt: skip
+    kube.emulator.call(kube.cluster.squat("gpu-1", 2, name="training-elsewhere"))
+    try:
+        job = jobs.submit("alice", "gpu.ipynb", image="lab", gpu="auto", count=1)
+        time.sleep(2)  # a few rounds of the queue
+        queued = jobs.call("alice", "GET", f"/jobs/{job['id']}").json()
+        assert queued["state"] == "queued" and queued["queue_position"] == 1, queued
+        assert queued["reason"] == "waiting for 1 free GPU"
+        assert kube.get("jobs", f"tkhub-job-{job['id']}") is None  # nothing created yet
+    finally:
+        kube.emulator.call(kube.emulator.store.remove("pods", "default", "training-elsewhere"))
+    done = jobs.wait("alice", job["id"])
+    assert done["state"] == "succeeded", done
+    assert done["gpus"] == ["nvidia.com/gpu x 1"]
+    output = (jobs.notebooks("alice") / f"gpu.run-{job['id']}.ipynb").read_text()
+    assert "GPU 0: NVIDIA H100" in output  # the node's (faked) driver, seen from the pod
+
+
+def test_cancel_deletes_the_job_and_its_pod(jobs: Jobs, kube: Kube):
+    write_notebook(jobs.notebooks("alice"), "long.ipynb", "import time\ntime.sleep(120)")
+    job = jobs.submit("alice", "long.ipynb", image="lab", gpu="none")
+    jobs.wait("alice", job["id"], states=("running",))
+    name = f"tkhub-job-{job['id']}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until its pod runs the notebook
+        pods = [p for p in kube.emulator.store.list("pods", NAMESPACE)
+                if p["metadata"]["labels"].get("job-name") == name]  # fmt: skip
+        if pods and pods[0]["status"].get("phase") == "Running":
+            break
+        time.sleep(0.2)
+    assert jobs.call("alice", "POST", f"/jobs/{job['id']}/cancel").status_code == 202
+    done = jobs.wait("alice", job["id"], timeout=60)
+    assert done["state"] == "cancelled", done
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        left = [p for p in kube.emulator.store.list("pods", NAMESPACE)
+                if p["metadata"]["labels"].get("job-name") == name]  # fmt: skip
+        if kube.get("jobs", name) is None and not left:
+            break
+        time.sleep(0.2)
+    assert kube.get("jobs", name) is None and not left
