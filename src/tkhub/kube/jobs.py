@@ -21,14 +21,12 @@ from traitlets.config import Config
 from tkhub.gpu.model import Inventory
 from tkhub.jobs.models import Job
 from tkhub.jobs.stage import RUNNER
-from tkhub.kube.names import NOTEBOOKS_VOLUME
+from tkhub.kube.names import JOB_COMPONENT, JOB_ID_LABEL, NOTEBOOKS_VOLUME
 from tkhub.kube.spawner import TkKubeSpawner
 from tkhub.selection import Selection
 
-JOB_COMPONENT = "tkhub-job"  # not singleuser-server: the hub's pod watch ignores jobs
 JOB_VOLUME = "tkhub-job"
 JOB_MOUNT = "/tkhub-job"
-JOB_ID_LABEL = "tkhub.io/job-id"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 TERMINATION_LOG = "/dev/termination-log"
 # A server's variables that make no sense in a job: no server, no hub token.

@@ -45,6 +45,10 @@ NOTEBOOKS_MOUNT = "/tkhub/notebooks"
 SCRATCH_SUBDIR = str(layout.SCRATCH)
 SCRATCH_VOLUME = "scratch"
 USER_SUBPATH = "{username}"
+# Users' jobs (batch/v1 Jobs and their pods) carry component=tkhub-job; not
+# singleuser-server, so the hub's pod watch never takes them for servers.
+JOB_COMPONENT = "tkhub-job"
+JOB_ID_LABEL = "tkhub.io/job-id"
 
 
 @dataclass(frozen=True)

@@ -264,8 +264,15 @@ def test_apply_verify_uninstall(kube: Kube, deploy_hub: Hub, workdir: Path, fake
     pods = kube.emulator.store.list("pods", namespace)
     assert not [p for p in pods if "job-name" not in p["metadata"].get("labels", {})]
 
+    users_job = {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {"spec": {
+        "restartPolicy": "Never", "containers": [{"name": "n", "image": BUSYBOX}]}}},
+        "metadata": {"name": "tkhub-job-1", "namespace": namespace,
+                     "labels": {"component": "tkhub-job"}}}  # fmt: skip
+    kube.put("jobs", users_job)
     code, output = cli("uninstall", "-f", str(config), *kubeconfig)
     assert code == 0, output
+    assert "deleted Job tkhub-job-1 (a user's job)" in output
+    assert kube.get("jobs", "tkhub-job-1", namespace) is None
     assert (
         fake_helm.read_text().splitlines()[-1].startswith("uninstall tkhub --namespace tkhub-ops")
     )

@@ -20,7 +20,6 @@ from tkhub.kube.jobs import (
     DROPPED_VARIABLES as DROPPED,
 )
 from tkhub.kube.jobs import (
-    JOB_COMPONENT,
     KUEUE_QUEUE_LABEL,
     job_manifest,
     job_spawner,
@@ -28,7 +27,7 @@ from tkhub.kube.jobs import (
 )
 from tkhub.kube.jobs_runner import _ended, _job_failed, all_free
 from tkhub.kube.jobs_service import spawner_config
-from tkhub.kube.names import HOME
+from tkhub.kube.names import HOME, JOB_COMPONENT
 from tkhub.kube.spawner import TkKubeSpawner
 from tkhub.selection import Selection
 

@@ -88,6 +88,7 @@ CHART_KEYS = closed(
         "singleuser": closed(
             {
                 "defaultUrl": STR,
+                "networkPolicy": closed({"egress": {"type": "array", "items": OBJ}}),
                 "storage": closed(
                     {
                         "type": {"enum": ["dynamic", "static", "none"]},
@@ -195,6 +196,13 @@ def test_catalog_is_an_external_service_and_culler_is_on(cfg):
     assert jobs["url"] == "http://tkhub-jobs.tkhub.svc:8012" and jobs["display"] is True
     assert "custom:tkhub-catalog:read-all" in values["hub"]["loadRoles"]["tkhub-jobs"]["scopes"]
     assert values["cull"]["enabled"] is True and values["cull"]["timeout"] == 3600
+
+
+def test_servers_may_reach_the_jobs_service_through_the_network_policy(cfg):
+    (rule,) = render_values(cfg)["singleuser"]["networkPolicy"]["egress"]
+    assert rule["ports"] == [{"port": 8012, "protocol": "TCP"}]
+    selector = rule["to"][0]["podSelector"]["matchLabels"]
+    assert selector["app.kubernetes.io/component"] == "jobs"
 
 
 def test_singleuser_storage_none_with_the_shared_mounts(cfg):

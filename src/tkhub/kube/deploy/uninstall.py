@@ -9,6 +9,7 @@ from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.deploy.helm import HelmError, run_helm, uninstall_args
 from tkhub.kube.deploy.kubeapi import KubeApi
 from tkhub.kube.deploy.manifests import render_manifests
+from tkhub.kube.names import JOB_COMPONENT
 
 
 async def uninstall(
@@ -27,6 +28,11 @@ async def uninstall(
         if "not found" not in str(e):
             raise
         progress(f"release {names.chart_release} was not installed")
+    # users' jobs first: the service that follows them goes next
+    for job in await api.list("Job", names.namespace, labelSelector=f"component={JOB_COMPONENT}"):
+        name = job["metadata"]["name"]
+        gone = await api.delete("Job", name, names.namespace)
+        progress(f"deleted Job {name} (a user's job)" if gone else f"Job {name} was already gone")
     kept: list[str] = []
     for obj in reversed(render_manifests(cfg)):
         kind, meta = obj["kind"], obj["metadata"]

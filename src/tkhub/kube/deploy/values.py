@@ -115,6 +115,16 @@ def render_values(cfg: ClusterConfig) -> dict[str, Any]:
         "cull": {"enabled": True, "timeout": cfg.hub.cull_idle_timeout, "every": 300},
         "singleuser": {
             "defaultUrl": "/lab",
+            # the chart's policy keeps servers from private addresses; they may reach
+            # the jobs service (`TKHUB_JOBS_URL`, a job submitted from a terminal)
+            "networkPolicy": {
+                "egress": [
+                    {
+                        "to": [{"podSelector": {"matchLabels": cfg.names.labels("jobs")}}],
+                        "ports": [{"port": cfg.names.jobs_port, "protocol": "TCP"}],
+                    }
+                ]
+            },
             "storage": {
                 "type": "none",
                 "extraVolumes": volumes,
