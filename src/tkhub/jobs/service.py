@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tkhub.catalog.client import CatalogClient
 from tkhub.catalog.schemas import ImagePublic
 from tkhub.errors import TkhubError
+from tkhub.gpu.model import Inventory
 from tkhub.jobs.models import ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, Job
 from tkhub.jobs.paths import NotebookRefused, notebook_path, run_files
 from tkhub.jobs.runner import Outcome, Runner, Started
@@ -34,6 +35,7 @@ from tkhub.selection import (
 
 log = logging.getLogger(__name__)
 CatalogReader = Callable[[], Awaitable[Sequence[ImagePublic]]]
+Offer = tuple[Sequence[ImagePublic], Inventory]
 
 
 def catalog_reader(url: str, token: str, timeout: float) -> CatalogReader:
@@ -79,17 +81,21 @@ class JobsService:
 
     # --- requests -------------------------------------------------------------------
 
-    async def selection(
-        self, options: dict[str, Any], groups: Sequence[str], admin: bool
-    ) -> Selection:
-        """The spawn page's parser on the job's options; ``SelectionError`` as it says."""
+    async def offer(self) -> Offer:
+        """The catalog and the GPUs a job may ask for: read once per request or tick."""
         try:
             entries = await self.catalog()
         except TkhubError as e:
             raise JobRefused(503, e.user_message) from e
-        choices = spawn_choices(
-            entries, await self.runner.inventory(), user_groups=groups, admin=admin
-        )
+        return entries, await self.runner.inventory()
+
+    async def selection(
+        self, options: dict[str, Any], groups: Sequence[str], admin: bool,
+        offer: Offer | None = None,
+    ) -> Selection:  # fmt: skip
+        """The spawn page's parser on the job's options; ``SelectionError`` as it says."""
+        entries, inventory = offer or await self.offer()
+        choices = spawn_choices(entries, inventory, user_groups=groups, admin=admin)
         return parse_selection(normalize_params(options, strict=True), choices)
 
     async def submit(self, who: Requester, body: JobSubmit, owner: str | None = None) -> JobPublic:
@@ -177,11 +183,20 @@ class JobsService:
             active = list(
                 session.scalars(select(Job).where(Job.state.in_(ACTIVE)).order_by(Job.id))
             )
+        offer: Offer | JobRefused | None = None  # read once, for every queued job
         for job in active:
             if job.state != RUNNING and not start_queued:
                 continue
             try:
-                await (self._advance_running(job) if job.state == RUNNING else self._try_start(job))
+                if job.state == RUNNING:
+                    await self._advance_running(job)
+                    continue
+                if offer is None and not job.cancel_requested:
+                    try:
+                        offer = await self.offer()
+                    except JobRefused as e:
+                        offer = e
+                await self._try_start(job, offer)
             except Exception:  # one job's trouble must not stall the queue
                 log.exception("job %s", job.id)
         return any(job.state == RUNNING for job in active)
@@ -199,20 +214,20 @@ class JobsService:
             if outcome is not None:
                 self._finish(job.id, outcome)
 
-    async def _try_start(self, job: Job) -> None:
+    async def _try_start(self, job: Job, offer: Offer | JobRefused | None) -> None:
         if job.cancel_requested:
             self._finish(job.id, Outcome(CANCELLED, job.reason or "cancelled"))
+            return
+        if offer is None or isinstance(offer, JobRefused):  # the catalog does not answer
+            self._update(job.id, reason=f"waiting: {getattr(offer, 'message', 'catalog')}")
             return
         saved = job.options or {}
         try:
             chosen = await self.selection(
-                saved.get("selection", {}), saved.get("groups", []), False
+                saved.get("selection", {}), saved.get("groups", []), False, offer
             )
         except SelectionError as e:  # the environment went away while the job waited
             self._finish(job.id, Outcome(FAILED, str(e)))
-            return
-        except JobRefused as e:
-            self._update(job.id, reason=f"waiting: {e.message}")
             return
         result = await self.runner.start(job, chosen, list(saved.get("groups", [])))
         if isinstance(result, Started):

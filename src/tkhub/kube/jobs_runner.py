@@ -1,7 +1,9 @@
 """Jobs on a Kubernetes cluster: one ``batch/v1`` Job per run (``tkhub.kube.jobs``).
 
 A job asking for GPUs waits in the jobs service's queue (its position shown) until
-the inventory has them free; then its Job is created. With a Kueue queue configured,
+the inventory has them free; then its Job is created, and the next GPU job waits
+until the scheduler has placed this one's pod (before that, its GPUs do not show
+as taken). With a Kueue queue configured,
 Kueue does the waiting instead. A pod that cannot pull its image ends the job at
 once, one the scheduler cannot place for lack of GPUs after a short grace, both with
 the reason in the words a server's spawn uses. The run reports its result in the
@@ -40,6 +42,7 @@ from tkhub.selection import (
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0  # a running Job's pod is read at most this often (API calls)
+LIVE_INVENTORY_SECONDS = 0.25  # queued jobs of one tick share one read of nodes and pods
 UNSCHEDULABLE_GRACE_SECONDS = 10.0
 SLUG_LENGTH = 48  # KubeSpawner's {username} in the notebooks subPath
 
@@ -67,6 +70,10 @@ class KubeRunner(Runner):
         self._api: client.ApiClient | None = None
         self._polled: dict[int, float] = {}
         self._shortage_since: dict[int, float] = {}
+        # GPU jobs whose pod the scheduler has not placed yet: until it has, their GPUs
+        # do not show as taken, so no other GPU job is started (it would find none)
+        self._unplaced: set[int] = set()
+        self._live: tuple[float, Inventory] | None = None  # one read serves a tick
 
     async def api(self) -> client.ApiClient:
         if self._api is None:
@@ -75,7 +82,10 @@ class KubeRunner(Runner):
         return self._api
 
     async def _live_inventory(self) -> Inventory:
-        return await read_inventory(client.CoreV1Api(await self.api()))
+        now = time.monotonic()
+        if self._live is None or now - self._live[0] > LIVE_INVENTORY_SECONDS:
+            self._live = (now, await read_inventory(client.CoreV1Api(await self.api())))
+        return self._live[1]
 
     async def inventory(self) -> Inventory:
         return all_free(await self._live_inventory())
@@ -93,8 +103,11 @@ class KubeRunner(Runner):
     # --- start ------------------------------------------------------------------------
 
     async def start(self, job: Job, selection: Selection, groups: list[str]) -> Started | Waiting:
+        gpu = selection.placement.uses_gpu and not self.queue  # else Kueue admits it
+        if gpu and self._unplaced - {job.id}:
+            return Waiting(waiting_for(selection.placement))
         live = await self._live_inventory()
-        if selection.placement.uses_gpu and not self.queue and not _fits(job, selection, live):
+        if gpu and not _fits(job, selection, live):
             return Waiting(waiting_for(selection.placement))
         spawner = job_spawner(self.spawner_config, job.user, groups, self.hub_api_url)
         pod = await server_pod(spawner, selection, all_free(live))
@@ -108,6 +121,9 @@ class KubeRunner(Runner):
         except ApiException as e:
             if e.status != 409:  # 409: created before a restart; it is this job's
                 raise
+        self._live = None  # its pod will take GPUs
+        if gpu:
+            self._unplaced.add(job.id)
         limits = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]
         gpus = [f"{k} x {v}" for k, v in (limits.get("limits") or {}).items() if "nvidia" in k]
         log.info("job %s: Job %s created", job.id, self.names.job(job.id))
@@ -139,6 +155,8 @@ class KubeRunner(Runner):
                                 label_selector=f"job-name={name}")  # fmt: skip
         items = (pods or {}).get("items") or []
         pod = items[-1] if items else None
+        if pod is not None and (pod.get("spec") or {}).get("nodeName"):
+            self._unplaced.discard(job.id)
         ended, refused = _ended(pod), _job_failed(found)
         # a pod killed for the deadline reports no result: the Job says why
         outcome = refused if refused and (ended is None or not ended.error) else ended
@@ -178,6 +196,7 @@ class KubeRunner(Runner):
     def _forget(self, job_id: int) -> None:
         self._polled.pop(job_id, None)
         self._shortage_since.pop(job_id, None)
+        self._unplaced.discard(job_id)
 
     async def stop(self, job: Job) -> None:
         batch = client.BatchV1Api(await self.api())

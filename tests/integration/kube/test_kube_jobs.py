@@ -158,25 +158,42 @@ def test_a_failing_cell_and_an_image_that_cannot_be_pulled(jobs: Jobs, kube: Kub
     assert kube.get("jobs", name) is None  # deleted with its pod
 
 
-def test_a_gpu_job_waits_in_the_queue_until_the_gpus_free(jobs: Jobs, kube: Kube):
+def test_gpu_jobs_wait_in_the_queue_and_start_as_gpus_free(jobs: Jobs, kube: Kube):
     write_notebook(jobs.notebooks("alice"), "gpu.ipynb",
                    "import subprocess\nprint(subprocess.run(['nvidia-smi'], "
                    "capture_output=True, text=True).stdout)")  # fmt: skip
-    kube.emulator.call(kube.cluster.squat("gpu-1", 2, name="training-elsewhere"))
+    squatters = ["training-1", "training-2"]  # another workload holds both GPUs
+    for name in squatters:
+        kube.emulator.call(kube.cluster.squat("gpu-1", 1, name=name))
+
+    def free(name: str) -> None:
+        kube.emulator.call(kube.emulator.store.remove("pods", "default", name))
+
     try:
-        job = jobs.submit("alice", "gpu.ipynb", image="lab", gpu="auto", count=1)
+        first = jobs.submit("alice", "gpu.ipynb", image="lab", gpu="auto", count=1)
+        second = jobs.submit("alice", "gpu.ipynb", image="lab", gpu="auto", count=1)
         time.sleep(2)  # a few rounds of the queue
-        queued = jobs.call("alice", "GET", f"/jobs/{job['id']}").json()
-        assert queued["state"] == "queued" and queued["queue_position"] == 1, queued
-        assert queued["reason"] == "waiting for 1 free GPU"
-        assert kube.get("jobs", f"tkhub-job-{job['id']}") is None  # nothing created yet
+        for job, position in ((first, 1), (second, 2)):
+            queued = jobs.call("alice", "GET", f"/jobs/{job['id']}").json()
+            assert queued["state"] == "queued", queued
+            assert queued["queue_position"] == position, queued
+            assert queued["reason"] == "waiting for 1 free GPU"
+            assert kube.get("jobs", f"tkhub-job-{job['id']}") is None  # nothing created yet
+
+        free(squatters[0])  # one GPU frees: the first job takes it, the second waits
+        jobs.wait("alice", first["id"], states=("running",))
+        waiting = jobs.call("alice", "GET", f"/jobs/{second['id']}").json()
+        assert waiting["state"] == "queued" and waiting["queue_position"] == 1, waiting
+        done = jobs.wait("alice", first["id"])
+        assert done["state"] == "succeeded", done
+        assert done["gpus"] == ["nvidia.com/gpu x 1"]
+        output = (jobs.notebooks("alice") / f"gpu.run-{first['id']}.ipynb").read_text()
+        assert "GPU 0: NVIDIA H100" in output  # the node's (faked) driver, seen from the pod
     finally:
-        kube.emulator.call(kube.emulator.store.remove("pods", "default", "training-elsewhere"))
-    done = jobs.wait("alice", job["id"])
-    assert done["state"] == "succeeded", done
-    assert done["gpus"] == ["nvidia.com/gpu x 1"]
-    output = (jobs.notebooks("alice") / f"gpu.run-{job['id']}.ipynb").read_text()
-    assert "GPU 0: NVIDIA H100" in output  # the node's (faked) driver, seen from the pod
+        for name in squatters:
+            free(name)
+    done = jobs.wait("alice", second["id"])
+    assert done["state"] == "succeeded", done  # never started onto GPUs it could not get
 
 
 def test_cancel_deletes_the_job_and_its_pod(jobs: Jobs, kube: Kube):
