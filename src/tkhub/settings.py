@@ -220,6 +220,13 @@ class Settings(BaseSettings):
         return f"http://{self.ip}:{self.port}"
 
     @property
+    def reachable_hub_url(self) -> str:
+        """The hub's URL as this machine reaches it (a wildcard address is not one)."""
+        if self.ip in ("", "0.0.0.0", "::", "[::]"):
+            return f"http://127.0.0.1:{self.port}"
+        return self.hub_url
+
+    @property
     def database_url(self) -> str:
         return self.catalog_database_url or f"sqlite:///{self.state_dir / 'catalog.sqlite'}"
 

@@ -59,13 +59,6 @@ def cli_token(settings: Settings) -> str:
     return token
 
 
-def hub_url(settings: Settings) -> str:
-    """The hub's public URL as this machine reaches it (a wildcard address is not one)."""
-    if settings.ip in ("", "0.0.0.0", "::", "[::]"):
-        return f"http://127.0.0.1:{settings.port}"
-    return settings.hub_url
-
-
 def describe_detail(detail: Any) -> str:
     """A FastAPI ``detail``: a string, or a list of ``{loc, msg}`` validation errors."""
     if isinstance(detail, list):

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tkhub.cli.common import DataDir, cli_token, hub_url, one_line, settings_from
+from tkhub.cli.common import DataDir, cli_token, one_line, settings_from
 from tkhub.cli.examples import describe
 from tkhub.examples.repository import read_status
 from tkhub.local.inventory import local_inventory
@@ -208,7 +208,7 @@ def status(data_dir: DataDir = None) -> None:
     """Show whether the hub and the catalog answer, and the running servers."""
     settings = settings_from(data_dir)
     out = Console()
-    base = hub_url(settings)
+    base = settings.reachable_hub_url
     with httpx.Client(timeout=settings.catalog_timeout) as http:
         hub = check_hub(http, base)
         catalog = check_catalog(http, settings.catalog_url)

@@ -68,8 +68,7 @@ def configure_signin(c: Any, settings: Settings) -> None:
             secret = read_secret_file(oidc.client_secret_file)
         except SecretFileError as e:  # checked by `tkhub up`; changed since
             raise SigninError(f"oidc.client_secret_file: {e}") from e
-    public = f"http://{'127.0.0.1' if settings.ip in ('', '0.0.0.0') else settings.ip}"
-    hub_url = f"{public}:{settings.port}/hub/"
+    hub_url = f"{settings.reachable_hub_url}/hub/"
     c.JupyterHub.authenticator_class = "tkhub-oidc"
     c.TkOAuthenticator.update(
         generic_oauth_config(oidc, endpoints, hub_url + "oauth_callback", hub_url, secret)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tkhub.cli import app
-from tkhub.cli.common import describe_detail, hub_url
+from tkhub.cli.common import describe_detail
 from tkhub.cli.status import _ago, _state, servers_table
 from tkhub.settings import load_settings
 
@@ -34,7 +34,7 @@ def test_validation_detail_becomes_one_readable_line() -> None:
     ],
 )
 def test_hub_url_reaches_a_wildcard_address_locally(tmp_path: Path, ip: str, url: str) -> None:
-    assert hub_url(load_settings(data_dir=tmp_path, ip=ip, port=8000)) == url
+    assert load_settings(data_dir=tmp_path, ip=ip, port=8000).reachable_hub_url == url
 
 
 def test_times_and_states() -> None:
