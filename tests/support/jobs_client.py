@@ -46,15 +46,20 @@ def write_notebook(hub: Any, user: str, name: str, *cells: str, parameters: str 
     user's account, as if they had saved it in JupyterLab."""
     path = notebooks_of(hub, user) / name
     path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook_of(*cells, parameters=parameters), path)
+    _give(path, user)
+    return path
+
+
+def notebook_of(*cells: str, parameters: str = "") -> Any:
+    """A notebook of code ``cells``, after one tagged ``parameters`` when given."""
     notebook = nbformat.v4.new_notebook()
     if parameters:
         cell = nbformat.v4.new_code_cell(parameters)
         cell.metadata["tags"] = ["parameters"]
         notebook.cells.append(cell)
     notebook.cells += [nbformat.v4.new_code_cell(code) for code in cells]
-    nbformat.write(notebook, path)
-    _give(path, user)
-    return path
+    return notebook
 
 
 def submit(hub: Any, token: str, notebook: str, **body: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import httpx
 import nbformat
 import pytest
 from hubproc import free_port
+from jobs_client import notebook_of
 from kube_support import HUB_IMAGE, NAMESPACE, Hub, Kube, seed_catalog, start_hub, stop_hub
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -72,13 +73,7 @@ class Jobs:
 
 def write_notebook(folder: Path, name: str, *cells: str, parameters: str = "") -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    notebook = nbformat.v4.new_notebook()
-    if parameters:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        notebook.cells.append(cell)
-    notebook.cells += [nbformat.v4.new_code_cell(code) for code in cells]
-    nbformat.write(notebook, folder / name)
+    nbformat.write(notebook_of(*cells, parameters=parameters), folder / name)
 
 
 @pytest.fixture(scope="module")

@@ -8,19 +8,21 @@ import json
 from typing import Any
 
 from tkhub.kube.deploy.cluster import ClusterConfig
+from tkhub.kube.deploy.service_objects import (
+    Manifest,
+    ServiceSpec,
+    metadata,
+    service_account,
+    service_deployment,
+    service_of,
+)
 from tkhub.kube.names import NOTEBOOKS_MOUNT, NOTEBOOKS_VOLUME, Names
 
-Manifest = dict[str, Any]
 JOBS_DATA = "/var/lib/tkhub"
 
 
 def _meta(names: Names, name: str) -> dict[str, Any]:
-    return {"name": name, "namespace": names.namespace, "labels": names.labels("jobs")}
-
-
-def jobs_service_account(cfg: ClusterConfig) -> Manifest:
-    names = cfg.names
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(names, names.jobs)}
+    return metadata(names, name, "jobs")
 
 
 def jobs_role(cfg: ClusterConfig) -> Manifest:
@@ -101,65 +103,24 @@ def _volumes(cfg: ClusterConfig) -> tuple[list[dict[str, Any]], list[dict[str, A
     return [data, notebooks], mounts
 
 
-def jobs_deployment(cfg: ClusterConfig) -> Manifest:
+def jobs_spec(cfg: ClusterConfig) -> ServiceSpec:
     names = cfg.names
-    labels = names.labels("jobs")
-    # the chart's hub NetworkPolicy admits pods carrying this label to the hub API
-    pod_labels = {**labels, "hub.jupyter.org/network-access-hub": "true"}
     volumes, mounts = _volumes(cfg)
-    probe = {"httpGet": {"path": "/services/jobs/health", "port": "http"}, "periodSeconds": 10}
-    container = {
-        "name": "jobs",
-        "image": cfg.hub.image,
-        "command": ["python", "-m", "tkhub.kube.jobs_service"],
-        "env": _env(cfg),
-        "ports": [{"name": "http", "containerPort": names.jobs_port}],
-        "readinessProbe": probe,
-        "livenessProbe": {**probe, "failureThreshold": 6},
-        "volumeMounts": mounts,
-        "resources": {"requests": {"cpu": "50m", "memory": "192Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta(names, names.jobs),
-        "spec": {
-            "replicas": 1,
-            "strategy": {"type": "Recreate"},  # one queue; SQLite never has two writers
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {
-                    "serviceAccountName": names.jobs,
-                    "securityContext": {"runAsUser": 1000, "fsGroup": 1000},
-                    "containers": [container],
-                    "volumes": volumes,
-                },
-            },
-        },
-    }
-
-
-def jobs_service(cfg: ClusterConfig) -> Manifest:
-    names = cfg.names
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(names, names.jobs),
-        "spec": {
-            "selector": names.labels("jobs"),
-            "ports": [{"name": "http", "port": names.jobs_port, "targetPort": "http"}],
-        },
-    }
+    return ServiceSpec(
+        name=names.jobs, component="jobs", image=cfg.hub.image,
+        module="tkhub.kube.jobs_service", port=names.jobs_port,
+        health="/services/jobs/health", env=_env(cfg), volumes=volumes, mounts=mounts,
+        memory="192Mi",
+    )  # fmt: skip
 
 
 def jobs_manifests(cfg: ClusterConfig) -> list[Manifest]:
     """In apply order (the database volume comes with the catalog's, in ``manifests``)."""
+    spec = jobs_spec(cfg)
     return [
-        jobs_service_account(cfg),
+        service_account(cfg.names, spec),
         jobs_role(cfg),
         jobs_role_binding(cfg),
-        jobs_deployment(cfg),
-        jobs_service(cfg),
+        service_deployment(cfg.names, spec),
+        service_of(cfg.names, spec),
     ]

@@ -10,17 +10,17 @@ from typing import Any
 
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.deploy.jobs_manifests import jobs_manifests
-from tkhub.kube.names import EXAMPLES_MOUNT, SHARED_VOLUMES, Names, examples_volumes
+from tkhub.kube.deploy.service_objects import (
+    Manifest,
+    ServiceSpec,
+    metadata,
+    service_account,
+    service_deployment,
+    service_of,
+)
+from tkhub.kube.names import EXAMPLES_MOUNT, SHARED_VOLUMES, examples_volumes
 
-Manifest = dict[str, Any]
 CATALOG_DATA = "/var/lib/tkhub"
-
-
-def _meta(names: Names, name: str, component: str, namespaced: bool = True) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": names.labels(component)}
-    if namespaced:
-        meta["namespace"] = names.namespace
-    return meta
 
 
 def namespace(cfg: ClusterConfig) -> Manifest:
@@ -36,7 +36,7 @@ def pvc(cfg: ClusterConfig, name: str, size: str, access: str, component: str) -
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _meta(cfg.names, name, component),
+        "metadata": metadata(cfg.names, name, component),
         "spec": {
             "accessModes": [access],
             "storageClassName": cfg.storage.class_name,
@@ -53,13 +53,14 @@ def shared_pvcs(cfg: ClusterConfig) -> list[Manifest]:
     ]
 
 
-def catalog_service_account(cfg: ClusterConfig) -> Manifest:
+def catalog_spec(cfg: ClusterConfig) -> ServiceSpec:
     names = cfg.names
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": _meta(names, names.catalog, "catalog"),
-    }
+    volumes, mounts = _catalog_volumes(cfg)
+    return ServiceSpec(
+        name=names.catalog, component="catalog", image=cfg.catalog.image,
+        module="tkhub.kube.catalog_service", port=names.catalog_port, health="/health",
+        env=_catalog_env(cfg), volumes=volumes, mounts=mounts,
+    )  # fmt: skip
 
 
 def inventory_cluster_role(cfg: ClusterConfig) -> Manifest:
@@ -72,7 +73,7 @@ def inventory_cluster_role(cfg: ClusterConfig) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
-        "metadata": _meta(names, names.inventory_cluster_role, "inventory", namespaced=False),
+        "metadata": metadata(names, names.inventory_cluster_role, "inventory", namespaced=False),
         "rules": [
             {"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list", "watch"]}
         ],
@@ -84,7 +85,7 @@ def inventory_cluster_role_binding(cfg: ClusterConfig) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
-        "metadata": _meta(names, names.inventory_cluster_role, "inventory", namespaced=False),
+        "metadata": metadata(names, names.inventory_cluster_role, "inventory", namespaced=False),
         "roleRef": {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "ClusterRole",
@@ -132,60 +133,6 @@ def _catalog_volumes(cfg: ClusterConfig) -> tuple[list[dict[str, Any]], list[dic
     )
 
 
-def catalog_deployment(cfg: ClusterConfig) -> Manifest:
-    names = cfg.names
-    labels = names.labels("catalog")
-    # the chart's hub NetworkPolicy admits pods carrying this label to the hub API
-    pod_labels = {**labels, "hub.jupyter.org/network-access-hub": "true"}
-    volumes, mounts = _catalog_volumes(cfg)
-    probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 10}
-    container = {
-        "name": "catalog",
-        "image": cfg.catalog.image,
-        "command": ["python", "-m", "tkhub.kube.catalog_service"],
-        "env": _catalog_env(cfg),
-        "ports": [{"name": "http", "containerPort": names.catalog_port}],
-        "readinessProbe": probe,
-        "livenessProbe": {**probe, "failureThreshold": 6},
-        "volumeMounts": mounts,
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta(names, names.catalog, "catalog"),
-        "spec": {
-            "replicas": 1,
-            # SQLite on a volume: never two writers during a rollout
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": pod_labels},
-                "spec": {
-                    "serviceAccountName": names.catalog,
-                    "securityContext": {"runAsUser": 1000, "fsGroup": 1000},
-                    "containers": [container],
-                    "volumes": volumes,
-                },
-            },
-        },
-    }
-
-
-def catalog_service(cfg: ClusterConfig) -> Manifest:
-    names = cfg.names
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(names, names.catalog, "catalog"),
-        "spec": {
-            "selector": names.labels("catalog"),
-            "ports": [{"name": "http", "port": names.catalog_port, "targetPort": "http"}],
-        },
-    }
-
-
 def examples_sync_pod(cfg: ClusterConfig) -> dict[str, Any]:
     """The pod template of the examples sync: the hub image (it carries tkhub and the
     shipped examples) with the examples claim the servers mount. A Job's pod does not
@@ -221,7 +168,7 @@ def examples_sync_job(cfg: ClusterConfig, name: str | None = None) -> Manifest:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": _meta(names, name or names.examples_sync, "examples"),
+        "metadata": metadata(names, name or names.examples_sync, "examples"),
         "spec": {
             "backoffLimit": 2,
             "ttlSecondsAfterFinished": 86400,
@@ -235,7 +182,7 @@ def examples_sync_cronjob(cfg: ClusterConfig) -> Manifest:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": _meta(names, names.examples_sync, "examples"),
+        "metadata": metadata(names, names.examples_sync, "examples"),
         "spec": {
             "schedule": cfg.examples.schedule,
             "concurrencyPolicy": "Forbid",
@@ -255,11 +202,11 @@ def render_manifests(cfg: ClusterConfig) -> list[Manifest]:
             pvc(cfg, cfg.names.jobs_db_pvc, cfg.storage.jobs_db, "ReadWriteOnce", "jobs")
         )
     objects += [
-        catalog_service_account(cfg),
+        service_account(cfg.names, catalog_spec(cfg)),
         inventory_cluster_role(cfg),
         inventory_cluster_role_binding(cfg),
-        catalog_deployment(cfg),
-        catalog_service(cfg),
+        service_deployment(cfg.names, catalog_spec(cfg)),
+        service_of(cfg.names, catalog_spec(cfg)),
         examples_sync_job(cfg),
         examples_sync_cronjob(cfg),
         *jobs_manifests(cfg),
