@@ -128,6 +128,9 @@ async def test_groups_from_the_provider_decide_the_cards(stack, browser):
     await bob.goto(f"{hub.url}/hub/spawn?image=team")
     refused = " ".join((await bob.content()).split())
     assert "Team only is not available to your groups" in refused
+    by_api = hub.spawn("bob", {"image": "team"})  # the REST API, same answer
+    assert by_api.status_code in (400, 403), by_api.text
+    assert "not available to" in by_api.json()["message"]
     assert hub.server("bob") is None  # nothing was started
     await bob.context.close()
 
