@@ -59,6 +59,7 @@ RESOURCES = {
         Resource("storage.k8s.io/v1", "storageclasses", "StorageClass", False),
         Resource("batch/v1", "jobs", "Job", True),
         Resource("batch/v1", "cronjobs", "CronJob", True),
+        Resource("kueue.x-k8s.io/v1beta1", "localqueues", "LocalQueue", True),
     )
 }
 

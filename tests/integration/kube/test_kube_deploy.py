@@ -157,6 +157,23 @@ def test_preflight_names_what_is_missing(kube: Kube, workdir: Path, monkeypatch)
     assert "secret tkhub-pre/tkhub-llm-gateway key 'api-key' missing" in output
     assert "helm is not on PATH" in output
     assert "GPU nodes" in output and "gpu-1" in output
+    assert "Kueue" not in output  # no queue named: tkhub queues the jobs itself
+
+
+def test_preflight_checks_the_kueue_queue_jobs_go_to(kube: Kube, workdir: Path):
+    config = write_config(workdir / "c.yaml", "tkhub-kueue")
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "jobs": {"kueue_queue": "gpu-jobs"}}))
+    kubeconfig = ("--kubeconfig", str(kube.kubeconfig))
+    code, output = cli("preflight", "-f", str(config), *kubeconfig)
+    assert code == 1
+    assert "LocalQueue tkhub-kueue/gpu-jobs does not exist" in " ".join(output.split())
+    queue = {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+             "metadata": {"name": "gpu-jobs", "namespace": "tkhub-kueue"},
+             "spec": {"clusterQueue": "gpus"}}  # fmt: skip
+    kube.put("localqueues", queue)
+    _, output = cli("preflight", "-f", str(config), *kubeconfig)
+    assert "does not exist" not in output and "LocalQueue tkhub-kueue/gpu-jobs" in output
 
 
 def exec_kubeconfig(kube: Kube, workdir: Path, namespace: str) -> Path:

@@ -157,6 +157,29 @@ async def check_registry(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> Che
     return passed(name, f"{url} answers" + (" with credentials" if auth else ""))
 
 
+KUEUE_LOCAL_QUEUES = "/apis/kueue.x-k8s.io/v1beta1/namespaces/{ns}/localqueues/{name}"
+
+
+async def check_kueue_queue(api: KubeApi, cfg: ClusterConfig) -> Check | None:
+    """The LocalQueue jobs are handed to, when one is named: a Job naming a queue that
+    does not exist is never admitted, and would wait without a word."""
+    queue = cfg.jobs.kueue_queue
+    if not queue:
+        return None
+    name = "jobs: Kueue queue"
+    path = KUEUE_LOCAL_QUEUES.format(ns=cfg.namespace, name=queue)
+    try:
+        await api.get_json(path)
+    except KubeError as e:
+        if e.status != 404:
+            raise
+        return failed(name, (
+            f"LocalQueue {cfg.namespace}/{queue} does not exist (or Kueue is not "
+            "installed); create it, or remove jobs.kueue_queue to queue jobs in tkhub"
+        ))  # fmt: skip
+    return passed(name, f"LocalQueue {cfg.namespace}/{queue}")
+
+
 def check_helm(which: Callable[[str], str | None] = shutil.which) -> Check:
     path = which("helm")
     if path is None:
@@ -179,6 +202,8 @@ async def preflight(api: KubeApi, cfg: ClusterConfig) -> list[Check]:
         ]
         checks += [await check_registry(api, cfg, reg) for reg in cfg.registries]
         checks += await check_service_secrets(api, cfg)
+        kueue = await check_kueue_queue(api, cfg)
+        checks += [kueue] if kueue else []
     except KubeError as e:
         checks.append(failed("cluster access", f"{e}; check the kubeconfig user's permissions"))
     checks.append(check_helm())
