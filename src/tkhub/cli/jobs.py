@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tkhub.cli.common import DataDir, cli_token, fail, settings_from
-from tkhub.jobs.schemas import parse_parameter
+from tkhub.jobs.terminal import describe, notebook_argument, parse_parameter
 
 app = typer.Typer(no_args_is_help=True)
 out = Console(highlight=False)  # plain numbers: scripts read "Job 7 ..."
@@ -47,24 +47,6 @@ def call(data_dir: Path | None, method: str, path: str, **kw: Any) -> httpx.Resp
             detail = response.text[:300]
         fail(f"{detail} (HTTP {response.status_code})")
     return response
-
-
-def notebook_argument(given: str) -> str:
-    """A path in a server's terminal, made relative to the notebooks folder."""
-    home = os.environ.get("HOME")
-    if not home or not os.environ.get("TKHUB_JOBS_URL"):
-        return given
-    notebooks = Path(home) / "thinkube" / "notebooks"
-    absolute = Path(os.path.abspath(given))
-    return str(absolute.relative_to(notebooks)) if absolute.is_relative_to(notebooks) else given
-
-
-def describe(job: dict[str, Any]) -> str:
-    placement = "CPU only" if job["placement"] == "none" else f"GPU {job['placement']}"
-    where = placement + (f" ({', '.join(job['gpus'])})" if job["gpus"] else "")
-    state = job["state"] + (f", position {job['queue_position']} in the queue"
-                            if job.get("queue_position") else "")  # fmt: skip
-    return f"Job {job['id']} {state}: {job['notebook']} in {job['environment']} on {where}"
 
 
 @app.command("run")

@@ -8,6 +8,7 @@ run again when it starts.
 """
 
 JOBS_SERVICE = "jobs"  # its JupyterHub service name, in both modes
+JOBS_PREFIX = f"/services/{JOBS_SERVICE}"  # where its API and page are, behind the proxy too
 # A server's own token may use the jobs service (`tkhub jobs`, or curl, in a terminal).
 SERVER_TOKEN_SCOPES = [
     "users:activity!user",

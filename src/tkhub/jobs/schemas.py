@@ -8,9 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# one parser for the CLI, the page and the terminal client staged into servers
+from tkhub.jobs.terminal import PARAMETER_NAME, Scalar, parse_parameter
+
+__all__ = ["JobPublic", "JobSubmit", "Scalar", "parse_parameter"]
 MAX_TIME_LIMIT = 7 * 24 * 3600
-PARAMETER_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-Scalar = str | int | float | bool | None
 
 
 class JobSubmit(BaseModel):
@@ -64,23 +66,3 @@ class JobPublic(BaseModel):
     started: datetime | None = None
     finished: datetime | None = None
     duration: float | None = None
-
-
-def parse_parameter(text: str) -> tuple[str, Scalar]:
-    """``name=value`` as papermill's ``-p`` reads it: a number, true/false/none, or text."""
-    name, sep, raw = text.partition("=")
-    name = name.strip()
-    if not sep or not re.match(PARAMETER_NAME, name):
-        raise ValueError(f"parameter {text!r}: write it as name=value")
-    value = raw.strip()
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return name, lowered == "true"
-    if lowered in ("none", "null"):
-        return name, None
-    for kind in (int, float):
-        try:
-            return name, kind(value)
-        except ValueError:
-            pass
-    return name, value

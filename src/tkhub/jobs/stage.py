@@ -1,29 +1,41 @@
-"""``python -m tkhub.jobs.stage DIR``: put the job runner where a job's pod runs it.
+"""``python -m tkhub.jobs.stage DIR``: tkhub's files for a pod of the user's image.
 
-The init container of a job's pod (the hub image, which carries tkhub) copies
-``tkhub.jobs.execute`` into a volume the notebook container shares; that container
-is the user's environment image, which has papermill but not tkhub.
+The user's image has Python and papermill but not tkhub. An init container from the
+hub image (which carries tkhub) copies into a volume the notebook container shares:
+
+- ``execute.py``: the job runner (``tkhub.jobs.execute``), which a job's pod runs;
+- ``tkhub``: the terminal client (``tkhub.jobs.terminal``), which a server mounts on
+  its ``PATH`` so ``tkhub jobs`` works in its terminals.
+
+Both import nothing of tkhub.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
-from tkhub.jobs import execute
+from tkhub.jobs import execute, terminal
 
 RUNNER = "execute.py"
+CLIENT = "tkhub"
+
+
+def stage(folder: Path) -> None:
+    runner = folder / RUNNER
+    runner.write_text(Path(execute.__file__).read_text())
+    runner.chmod(0o644)
+    client = folder / CLIENT
+    client.write_text("#!/usr/bin/env python3\n" + Path(terminal.__file__).read_text())
+    client.chmod(0o755)
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tkhub.jobs.stage DIR", file=sys.stderr)
         return 2
-    target = Path(argv[0]) / RUNNER
-    shutil.copyfile(execute.__file__, target)
-    target.chmod(0o644)
-    print(f"job runner staged at {target}")
+    stage(Path(argv[0]))
+    print(f"staged {RUNNER} and {CLIENT} in {argv[0]}")
     return 0
 
 

@@ -20,7 +20,7 @@ from tkhub.catalog.hub_tokens import (
     CATALOG_READ_ALL_SCOPE,
     CATALOG_READ_ALL_SCOPE_DESCRIPTION,
 )
-from tkhub.jobs import SERVER_TOKEN_SCOPES
+from tkhub.jobs import JOBS_PREFIX, SERVER_TOKEN_SCOPES
 from tkhub.kube.names import HOME, Names, singleuser_volumes
 from tkhub.layout import DEFAULT_URL, NOTEBOOKS, ROOT
 from tkhub.spawner import catalog_url_problem
@@ -70,7 +70,7 @@ def configure(c: Any, environ: Mapping[str, str] | None = None) -> None:
     configure_user_files(c, names)
     c.TkKubeSpawner.examples_image = env.get("TKHUB_EXAMPLES_IMAGE", "")
     # servers reach the jobs service with their own token (TKHUB_JOBS_URL, the REST API)
-    c.TkKubeSpawner.jobs_url = env.get("TKHUB_JOBS_URL", names.jobs_url)
+    c.TkKubeSpawner.jobs_url = env.get("TKHUB_JOBS_URL", f"{names.jobs_url}{JOBS_PREFIX}")
     c.Spawner.server_token_scopes = SERVER_TOKEN_SCOPES
     scopes = dict(c.JupyterHub.custom_scopes) if "custom_scopes" in c.JupyterHub else {}
     scopes[CATALOG_ADMIN_SCOPE] = {"description": CATALOG_ADMIN_SCOPE_DESCRIPTION}

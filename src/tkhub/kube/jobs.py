@@ -5,7 +5,8 @@ configures its own, by ``tkhub.kube.hub_config.configure``), ``server_pod`` has 
 apply the selection and build its pod manifest, and ``job_manifest`` turns that pod
 into a Job: same image (by digest where the catalog gives one), volumes, GPU
 resources, node selector and tolerations; the notebook container runs the job
-runner instead of JupyterLab and carries no hub credentials.
+runner (staged by the same init container that gives servers the ``tkhub`` client)
+instead of JupyterLab, and carries no hub credentials.
 """
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ from traitlets.config import Config
 from tkhub.gpu.model import Inventory
 from tkhub.jobs.models import Job
 from tkhub.jobs.stage import RUNNER
-from tkhub.kube.names import JOB_COMPONENT, JOB_ID_LABEL, NOTEBOOKS_VOLUME
+from tkhub.kube.names import (
+    JOB_COMPONENT,
+    JOB_ID_LABEL,
+    NOTEBOOKS_VOLUME,
+    TOOLS_MOUNT,
+    TOOLS_VOLUME,
+    tools_init_container,
+    tools_volume,
+)
 from tkhub.kube.spawner import TkKubeSpawner
 from tkhub.selection import Selection
 
-JOB_VOLUME = "tkhub-job"
-JOB_MOUNT = "/tkhub-job"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 TERMINATION_LOG = "/dev/termination-log"
 # A server's variables that make no sense in a job: no server, no hub token.
@@ -69,24 +76,11 @@ def run_spec(job: Job) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _stage_container(runner_image: str) -> dict[str, Any]:
-    """Copies the job runner in (the hub image carries tkhub; the user's image does not)."""
-    return {
-        "name": "stage",
-        "image": runner_image,
-        "command": ["python", "-m", "tkhub.jobs.stage", JOB_MOUNT],
-        "volumeMounts": [{"name": JOB_VOLUME, "mountPath": JOB_MOUNT}],
-        "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
-                            "allowPrivilegeEscalation": False},
-        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-    }  # fmt: skip
-
-
 def _job_container(container: dict[str, Any], job: Job) -> dict[str, Any]:
     container = copy.deepcopy(container)
     for field in ("args", "ports", "lifecycle", "readinessProbe", "livenessProbe"):
         container.pop(field, None)
-    container["command"] = ["python", f"{JOB_MOUNT}/{RUNNER}"]
+    container["command"] = ["python", f"{TOOLS_MOUNT}/{RUNNER}"]
     env = [e for e in container.get("env") or [] if not e["name"].startswith(DROPPED_VARIABLES)]
     env += [
         {"name": "TKHUB_JOB_ID", "value": str(job.id)},
@@ -97,7 +91,7 @@ def _job_container(container: dict[str, Any], job: Job) -> dict[str, Any]:
     container["terminationMessagePolicy"] = "File"
     mounts = list(container.get("volumeMounts") or [])
     container["volumeMounts"] = [
-        *mounts, {"name": JOB_VOLUME, "mountPath": JOB_MOUNT, "readOnly": True}
+        *mounts, {"name": TOOLS_VOLUME, "mountPath": TOOLS_MOUNT, "readOnly": True}
     ]  # fmt: skip
     return container
 
@@ -110,8 +104,11 @@ def job_manifest(
     spec = copy.deepcopy(pod["spec"])
     spec["restartPolicy"] = "Never"
     spec["containers"] = [_job_container(spec["containers"][0], job)]
-    spec["initContainers"] = [_stage_container(runner_image)]  # no examples delivery
-    spec["volumes"] = [*(spec.get("volumes") or []), {"name": JOB_VOLUME, "emptyDir": {}}]
+    spec["initContainers"] = [tools_init_container(runner_image)]  # no examples delivery
+    volumes = list(spec.get("volumes") or [])
+    if not any(v["name"] == TOOLS_VOLUME for v in volumes):  # a server without the client
+        volumes.append(tools_volume())
+    spec["volumes"] = volumes
     meta = pod.get("metadata") or {}
     labels = {**(meta.get("labels") or {}), "component": JOB_COMPONENT,
               JOB_ID_LABEL: str(job.id)}  # fmt: skip

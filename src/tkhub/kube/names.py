@@ -49,6 +49,11 @@ USER_SUBPATH = "{username}"
 # singleuser-server, so the hub's pod watch never takes them for servers.
 JOB_COMPONENT = "tkhub-job"
 JOB_ID_LABEL = "tkhub.io/job-id"
+# tkhub's files for pods of users' images (``tkhub.jobs.stage``): the job runner, and
+# the terminal client that servers mount as the ``tkhub`` command.
+TOOLS_VOLUME = "tkhub-tools"
+TOOLS_MOUNT = "/tkhub-tools"
+CLIENT_COMMAND = "/usr/local/bin/tkhub"
 
 
 @dataclass(frozen=True)
@@ -217,3 +222,26 @@ def examples_init_container(image: str, folder: str) -> dict:
                             "allowPrivilegeEscalation": False},
         "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}},
     }  # fmt: skip
+
+
+def tools_init_container(image: str) -> dict:
+    """Stages the job runner and the ``tkhub`` terminal client (``tkhub.jobs.stage``)."""
+    return {
+        "name": "tkhub-tools",
+        "image": image,
+        "command": ["python", "-m", "tkhub.jobs.stage", TOOLS_MOUNT],
+        "volumeMounts": [{"name": TOOLS_VOLUME, "mountPath": TOOLS_MOUNT}],
+        "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
+                            "allowPrivilegeEscalation": False},
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+    }  # fmt: skip
+
+
+def tools_volume() -> dict:
+    return {"name": TOOLS_VOLUME, "emptyDir": {}}
+
+
+def client_mount() -> dict:
+    """The staged client as ``tkhub`` on the notebook container's PATH."""
+    return {"name": TOOLS_VOLUME, "mountPath": CLIENT_COMMAND, "subPath": "tkhub",
+            "readOnly": True}  # fmt: skip

@@ -23,7 +23,12 @@ from tkhub.errors import SpawnRefused
 from tkhub.gpu.model import Inventory
 from tkhub.kube.deploy.cluster import ClusterService
 from tkhub.kube.inventory import read_inventory
-from tkhub.kube.names import examples_init_container
+from tkhub.kube.names import (
+    client_mount,
+    examples_init_container,
+    tools_init_container,
+    tools_volume,
+)
 from tkhub.kube.placement import kubespawner_overrides
 from tkhub.kube.podstatus import StartFailure, gpu_shortage_seen, start_failure
 from tkhub.quantity import QuantityError, cpu_cores, memory_bytes
@@ -44,6 +49,8 @@ SELECTION_TRAITS = (
     "tolerations",
     "environment",
     "init_containers",
+    "volumes",
+    "volume_mounts",
 )
 
 
@@ -76,9 +83,10 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
         "",
         config=True,
         help="""
-        Image of the init container that delivers the environment's examples into the
-        user's notebooks before the server starts (the hub image: it carries tkhub).
-        Empty: no delivery. ``tkhub deploy`` sets it to the hub image.
+        Image of the init containers that deliver the environment's examples into the
+        user's notebooks before the server starts, and stage the ``tkhub jobs`` terminal
+        client (the hub image: it carries tkhub). Empty: neither. ``tkhub deploy`` sets
+        it to the hub image.
 
             c.TkKubeSpawner.examples_image = "registry.example.org/thinkube/tkhub-hub:1.0"
         """,
@@ -141,6 +149,8 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
             )
         self._reset_selection_traits()
         self.image = entry.image
+        if self.examples_image:  # the hub image: it carries tkhub
+            self._add_tools(self.examples_image)
         if entry.examples and self.examples_image:
             self.init_containers = [
                 *self.init_containers,
@@ -160,6 +170,12 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
         self.log.info(
             "%s: image %s, placement %s", self._log_name, entry.image, selection.placement.key
         )
+
+    def _add_tools(self, image: str) -> None:
+        """``tkhub jobs`` in the server's terminals: the user's image has no tkhub."""
+        self.init_containers = [*self.init_containers, tools_init_container(image)]
+        self.volumes = [*self.volumes, tools_volume()]
+        self.volume_mounts = [*self.volume_mounts, client_mount()]
 
     # --- fail fast -----------------------------------------------------------------
 

@@ -362,6 +362,8 @@ class Cluster:
         else:  # emptyDir and anything else: the pod's own
             base = self.root / "pods" / ns / name / "volumes" / volume["name"]
         path = base / sub_path if sub_path else base
+        if path.is_file():  # a subPath naming a file an init container wrote
+            return path
         path.mkdir(parents=True, exist_ok=True)
         os.chmod(path, 0o777)
         return path

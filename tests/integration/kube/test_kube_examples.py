@@ -37,7 +37,8 @@ def test_the_init_container_delivers_from_the_servers_examples_claim(kube, examp
     seconds, events = spawn_and_follow(examples_hub, "bob", {"image": "sci", "gpu": "none"})
     assert events and events[-1].get("ready"), events
     pod = kube.get("pods", "jupyter-bob")
-    (init,) = pod["spec"]["initContainers"]
+    tools, init = pod["spec"]["initContainers"]  # the `tkhub` client, then the examples
+    assert tools["name"] == "tkhub-tools" and tools["image"] == HUB_IMAGE
     assert (
         init["image"] == HUB_IMAGE
         and init["command"][init["command"].index("--folder") + 1] == "scipy"

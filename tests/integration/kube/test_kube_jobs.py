@@ -5,6 +5,7 @@ with users' hub tokens, each run as a batch/v1 Job whose pod the emulated kubele
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,7 +17,18 @@ import nbformat
 import pytest
 from hubproc import free_port
 from jobs_client import notebook_of
-from kube_support import HUB_IMAGE, NAMESPACE, Hub, Kube, seed_catalog, start_hub, stop_hub
+from kube_support import (
+    HUB_IMAGE,
+    NAMESPACE,
+    VENV_BIN,
+    Hub,
+    Kube,
+    seed_catalog,
+    start_hub,
+    stop_hub,
+)
+
+from tkhub.jobs import SERVER_TOKEN_SCOPES
 
 FINISHED = ("succeeded", "failed", "cancelled")
 JOBS_TOKEN = "jobs-service-token-for-tests"
@@ -35,6 +47,11 @@ c.JupyterHub.services.append({{
     "oauth_no_confirm": True,
 }})
 c.JupyterHub.custom_scopes["custom:tkhub-catalog:read-all"] = {{"description": "read all"}}
+# servers as the chart's hub makes them: the `tkhub` client staged, the service's URL
+# and a token that may use it
+c.TkKubeSpawner.examples_image = {runner!r}
+c.TkKubeSpawner.jobs_url = "http://127.0.0.1:{port}/services/jobs"
+c.Spawner.server_token_scopes = {scopes!r}
 c.JupyterHub.load_roles = [
     {{"name": "jobs", "services": ["jobs"],
      "scopes": ["read:users:groups", "read:users:name", "custom:tkhub-catalog:read-all"]}},
@@ -72,7 +89,7 @@ class Jobs:
 
 
 def write_notebook(folder: Path, name: str, *cells: str, parameters: str = "") -> None:
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook_of(*cells, parameters=parameters), folder / name)
 
 
@@ -84,7 +101,7 @@ def jobs(kube: Kube) -> Iterator[Jobs]:
     extra = JOBS_CONFIG.format(
         port=port, token=JOBS_TOKEN, python=sys.executable, namespace=NAMESPACE,
         root=kube.root, notebooks=str(notebooks), runner=HUB_IMAGE,
-        kubeconfig=str(kube.kubeconfig),
+        kubeconfig=str(kube.kubeconfig), scopes=SERVER_TOKEN_SCOPES,
     )  # fmt: skip
     hub, proc = start_hub(kube, extra=extra)
     try:
@@ -214,3 +231,62 @@ def test_cancel_deletes_the_job_and_its_pod(jobs: Jobs, kube: Kube):
             break
         time.sleep(0.2)
     assert kube.get("jobs", name) is None and not left
+
+
+def server_pod(kube: Kube, user: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pod in kube.emulator.store.list("pods", NAMESPACE):
+            labels = pod["metadata"].get("labels", {})
+            running = (pod.get("status") or {}).get("phase") == "Running"
+            if labels.get("component") == "singleuser-server" and running and \
+                    labels.get("hub.jupyter.org/username") == user:  # fmt: skip
+                return dict(pod)
+        time.sleep(0.2)
+    raise AssertionError(f"no running server pod for {user}")
+
+
+def test_tkhub_jobs_works_in_a_server_terminal(jobs: Jobs, kube: Kube):
+    """The user's image has no tkhub: the server's init container stages the client as
+    ``tkhub``, which runs a job with the server's own token."""
+    admin = {"Authorization": f"token {jobs.hub.tokens['admin']}"}
+    spawned = httpx.post(f"{jobs.hub.api_url}/users/alice/server", headers=admin,
+                         json={"image": "lab", "gpu": "none"}, timeout=90)  # fmt: skip
+    assert spawned.status_code in (201, 202), spawned.text
+    try:
+        pod = server_pod(kube, "alice")
+        name = pod["metadata"]["name"]
+        mounts = pod["spec"]["containers"][0]["volumeMounts"]
+        assert {"name": "tkhub-tools", "mountPath": "/usr/local/bin/tkhub", "subPath": "tkhub",
+                "readOnly": True} in mounts  # fmt: skip
+        variables = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        pod_dir = kube.root / "pods" / NAMESPACE / name
+        client = pod_dir / "volumes" / "tkhub-tools" / "tkhub"  # what /usr/local/bin/tkhub is
+        home = pod_dir / "home"
+        folder = home / "thinkube" / "notebooks"  # where a terminal opens
+        write_notebook(jobs.notebooks("alice"), "term/run.ipynb",
+                       "print('from the terminal', lr)", parameters="lr = 1.0")  # fmt: skip
+        terminal = {"HOME": str(home), "PATH": f"{VENV_BIN}:/usr/bin:/bin",
+                    "TKHUB_JOBS_URL": variables["TKHUB_JOBS_URL"],
+                    "JUPYTERHUB_API_TOKEN": variables["JUPYTERHUB_API_TOKEN"]}  # fmt: skip
+
+        def tkhub(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([str(client), *args], env=terminal, text=True, timeout=60,
+                                  capture_output=True, cwd=folder)  # fmt: skip
+
+        ran = tkhub("jobs", "run", "term/run.ipynb", "--env", "lab", "--gpu", "none",
+                    "-p", "lr=0.25")  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        first = ran.stdout.splitlines()[0]
+        assert first.startswith("Job ") and "term/run.ipynb in lab on CPU only" in first
+        job_id = int(first.split()[1])
+        assert jobs.wait("alice", job_id)["state"] == "succeeded"
+        output = (jobs.notebooks("alice") / f"term/run.run-{job_id}.ipynb").read_text()
+        assert "from the terminal 0.25" in output
+        listed = tkhub("jobs", "list")
+        assert f"Job {job_id} succeeded" in listed.stdout, listed.stdout
+        missing = tkhub("jobs", "show", "99999")
+        assert missing.returncode == 1 and "job 99999 does not exist (HTTP 404)" in missing.stderr
+        assert "Traceback" not in missing.stderr
+    finally:
+        httpx.delete(f"{jobs.hub.api_url}/users/alice/server", headers=admin, timeout=60)

@@ -33,7 +33,8 @@ from tkhub.selection import Selection
 
 IMAGE = "registry.example.org/thinkube/tk-jupyter-ml@sha256:" + "a" * 64
 HUB_IMAGE = "registry.example.org/thinkube/tkhub-hub:1.0"
-ENV = {"TKHUB_NAMESPACE": "tkhub", "TKHUB_PLATFORM_SERVICES": json.dumps([
+ENV = {"TKHUB_NAMESPACE": "tkhub", "TKHUB_EXAMPLES_IMAGE": HUB_IMAGE,
+       "TKHUB_PLATFORM_SERVICES": json.dumps([
     {"name": "MLflow", "url": "http://mlflow:5000", "env": {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}},
 ])}  # fmt: skip
 
@@ -55,7 +56,8 @@ def a_job(**fields: object) -> Job:
 async def hub_server_pod(selection: Selection, inventory) -> dict:
     """The pod the hub's spawner (configured as the chart's hub is) builds for alice."""
     config = Config()
-    configure(config, environ={"TKHUB_NAMESPACE": "tkhub", "TKHUB_CATALOG_TOKEN": "t"})
+    configure(config, environ={"TKHUB_NAMESPACE": "tkhub", "TKHUB_CATALOG_TOKEN": "t",
+                               "TKHUB_EXAMPLES_IMAGE": HUB_IMAGE})  # fmt: skip
     config.KubeSpawner.uid, config.KubeSpawner.fs_gid = 1000, 100  # the chart's singleuser
     config.TkKubeSpawner.platform_services = json.loads(ENV["TKHUB_PLATFORM_SERVICES"])
     user = types.SimpleNamespace(name="alice", id=7, url="/user/alice/", admin=False, groups=[])
@@ -95,8 +97,17 @@ async def test_the_job_pod_is_the_server_pod(kubeconfig, inventory, placement):
     assert main["image"] == IMAGE  # by digest, as the catalog gives it
     for field in ("nodeSelector", "tolerations", "securityContext", "affinity"):
         assert pod.get(field) == server["spec"].get(field), field
-    assert [v for v in pod["volumes"] if v["name"] != "tkhub-job"] == server["spec"]["volumes"]
+    assert pod["volumes"] == server["spec"]["volumes"]
     assert main["volumeMounts"][:-1] == theirs["volumeMounts"]  # + the runner's, read-only
+    assert {
+        "name": "tkhub-tools",
+        "mountPath": "/usr/local/bin/tkhub",
+        "subPath": "tkhub",
+        "readOnly": True,
+    } in theirs["volumeMounts"]  # `tkhub jobs` in its terminals
+    assert pod["initContainers"] == [
+        c for c in server["spec"]["initContainers"] if c["name"] == "tkhub-tools"
+    ]  # the same staging, no examples delivery
     server_env = {e["name"]: e for e in theirs["env"] if not e["name"].startswith(DROPPED)}
     job_env = {e["name"]: e for e in main["env"]}
     assert {k: v for k, v in job_env.items() if not k.startswith("TKHUB_JOB_")} == server_env
@@ -112,7 +123,7 @@ async def test_the_job_runs_the_notebook_once_within_its_time(kubeconfig, invent
     pod = template["spec"]
     assert pod["restartPolicy"] == "Never"
     main = pod["containers"][0]
-    assert main["command"] == ["python", "/tkhub-job/execute.py"] and "args" not in main
+    assert main["command"] == ["python", "/tkhub-tools/execute.py"] and "args" not in main
     assert "ports" not in main
     names = {e["name"] for e in main["env"]}
     assert not {n for n in names if n.startswith("JUPYTERHUB_")}  # no hub token in a job

@@ -188,7 +188,7 @@ def test_hub_configure():
     assert config.TkKubeSpawner.catalog_token == "x"
     assert CATALOG_ADMIN_SCOPE in config.JupyterHub.custom_scopes
     # servers reach the jobs service with their own token
-    assert config.TkKubeSpawner.jobs_url == "http://tkhub-jobs.lab.svc:8012"
+    assert config.TkKubeSpawner.jobs_url == "http://tkhub-jobs.lab.svc:8012/services/jobs"
     assert "access:services!service=jobs" in config.Spawner.server_token_scopes
     claims = [
         v["persistentVolumeClaim"]["claimName"]

@@ -65,11 +65,13 @@ def _env(cfg: ClusterConfig) -> list[dict[str, Any]]:
         {"name": "TKHUB_JOBS_PORT", "value": str(names.jobs_port)},
         {"name": "TKHUB_JOBS_NOTEBOOKS", "value": NOTEBOOKS_MOUNT},
         {"name": "TKHUB_JOBS_RUNNER_IMAGE", "value": cfg.hub.image},
+        {"name": "TKHUB_EXAMPLES_IMAGE", "value": cfg.hub.image},  # as the hub's: same pods
         {"name": "TKHUB_JOBS_QUEUE", "value": cfg.jobs.kueue_queue},
         # Secret names and keys only, as the hub's spawner has them
         {"name": "TKHUB_PLATFORM_SERVICES",
          "value": json.dumps([s.model_dump(mode="json") for s in cfg.services])},
         {"name": "JUPYTERHUB_API_URL", "value": f"http://hub.{names.namespace}.svc:8081/hub/api"},
+        {"name": "JUPYTERHUB_SERVICE_NAME", "value": "jobs"},
         {"name": "JUPYTERHUB_SERVICE_PREFIX", "value": prefix},
         {"name": "JUPYTERHUB_CLIENT_ID", "value": "service-jobs"},
         {"name": "JUPYTERHUB_OAUTH_CALLBACK_URL", "value": f"{prefix}oauth_callback"},
