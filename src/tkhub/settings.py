@@ -121,14 +121,14 @@ class LocalService(ServiceBase):
     secrets: dict[str, Path] = Field(default_factory=dict)
 
 
-class OidcSettings(BaseModel):
-    """Sign-in through an OpenID Connect provider such as Keycloak (docs/sign-in.md)."""
+class OidcBase(BaseModel):
+    """Sign-in through an OpenID Connect provider such as Keycloak (docs/sign-in.md):
+    what both modes say alike; each says where the client secret is."""
 
     model_config = ConfigDict(extra="forbid")
 
     issuer: str  # https://keycloak.example.org/realms/thinkube
     client_id: str = "tkhub"
-    client_secret_file: Path | None = None  # none: a public client (PKCE only)
     admin_group: str = "tkhub-admins"  # its members are hub and catalog admins
     allowed_groups: list[str] = Field(default_factory=list)  # empty: every account may
     username_claim: str = "preferred_username"
@@ -140,6 +140,12 @@ class OidcSettings(BaseModel):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"issuer: {value!r} is not an http(s) URL")
         return value.rstrip("/")
+
+
+class OidcSettings(OidcBase):
+    """The sign-in on this machine: the client secret in a file."""
+
+    client_secret_file: Path | None = None  # none: a public client (PKCE only)
 
 
 class Settings(BaseSettings):

@@ -14,14 +14,14 @@ from fastapi import HTTPException, Request
 from jupyterhub.services.auth import HubOAuth
 
 from tkhub.catalog.hub_tokens import Caller, authenticate, caller_from_model
+from tkhub.jobs import JOBS_SERVICE
 from tkhub.jobs.service import Requester
 
 TOKEN_COOKIE = "tkhub-jobs-token"
 STATE_COOKIE = "tkhub-jobs-oauth-state"
-SERVICE_NAME = "jobs"
 
 
-def may_use(caller: Caller, service: str = SERVICE_NAME) -> bool:
+def may_use(caller: Caller, service: str = JOBS_SERVICE) -> bool:
     return caller.admin or bool(
         {"access:services", f"access:services!service={service}"} & caller.scopes
     )
@@ -40,7 +40,7 @@ async def requester(request: Request) -> Requester:
             raise HTTPException(401, "your sign-in has expired; open the jobs page again")
         caller = caller_from_model(model)
     if not may_use(caller):
-        needs = f"access:services!service={SERVICE_NAME}"
+        needs = f"access:services!service={JOBS_SERVICE}"
         raise HTTPException(403, f"this token may not use the jobs service (it needs {needs})")
     if caller.kind != "user" and not caller.admin:
         raise HTTPException(403, "jobs belong to users: use a user's token")

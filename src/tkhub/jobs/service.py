@@ -191,7 +191,10 @@ class JobsService:
                 if job.state == RUNNING:
                     await self._advance_running(job)
                     continue
-                if offer is None and not job.cancel_requested:
+                if job.cancel_requested:
+                    self._finish(job.id, Outcome(CANCELLED, job.reason or "cancelled"))
+                    continue
+                if offer is None:
                     try:
                         offer = await self.offer()
                     except JobRefused as e:
@@ -214,12 +217,9 @@ class JobsService:
             if outcome is not None:
                 self._finish(job.id, outcome)
 
-    async def _try_start(self, job: Job, offer: Offer | JobRefused | None) -> None:
-        if job.cancel_requested:
-            self._finish(job.id, Outcome(CANCELLED, job.reason or "cancelled"))
-            return
-        if offer is None or isinstance(offer, JobRefused):  # the catalog does not answer
-            self._update(job.id, reason=f"waiting: {getattr(offer, 'message', 'catalog')}")
+    async def _try_start(self, job: Job, offer: Offer | JobRefused) -> None:
+        if isinstance(offer, JobRefused):  # the catalog does not answer
+            self._update(job.id, reason=f"waiting: {offer.message}")
             return
         saved = job.options or {}
         try:

@@ -163,7 +163,7 @@ class KubeRunner(Runner):
         if outcome is None and pod is not None:
             outcome = await self._doomed(job, pod)
         if outcome is not None:
-            if outcome.state == FAILED and not _ended(pod):
+            if outcome.state == FAILED and ended is None:
                 await self.stop(job)
             self._forget(job.id)
         return outcome

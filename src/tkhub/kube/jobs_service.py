@@ -28,14 +28,14 @@ import uvicorn
 from jupyterhub.services.auth import HubOAuth
 from traitlets.config import Config
 
-from tkhub.jobs import db
+from tkhub.jobs import JOBS_PREFIX, db
 from tkhub.jobs.app import create_app
 from tkhub.jobs.service import JobsService, catalog_reader
 from tkhub.kube.hub_config import configure
 from tkhub.kube.jobs_runner import KubeRunner
 from tkhub.kube.names import NOTEBOOKS_MOUNT, Names
 
-DEFAULT_PREFIX = "/services/jobs/"
+DEFAULT_PREFIX = f"{JOBS_PREFIX}/"
 DEFAULT_DATABASE = "sqlite:////var/lib/tkhub/jobs.sqlite"
 
 

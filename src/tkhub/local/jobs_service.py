@@ -13,14 +13,14 @@ import os
 import uvicorn
 from jupyterhub.services.auth import HubOAuth
 
-from tkhub.jobs import db
+from tkhub.jobs import JOBS_PREFIX, db
 from tkhub.jobs.app import create_app
 from tkhub.jobs.service import JobsService, catalog_reader
 from tkhub.local.jobs_runner import LocalRunner
 from tkhub.local.secrets import CATALOG_TOKEN, ensure_secret
 from tkhub.settings import Settings, load_settings
 
-DEFAULT_PREFIX = "/services/jobs/"
+DEFAULT_PREFIX = f"{JOBS_PREFIX}/"
 
 
 def build(settings: Settings) -> tuple[JobsService, HubOAuth, str]:

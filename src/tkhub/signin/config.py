@@ -12,14 +12,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from tkhub.groups import normalize_group, normalize_groups
-from tkhub.settings import OidcSettings
+from tkhub.settings import OidcBase
 from tkhub.signin.discovery import Endpoints
 
 REFRESH_AGE_SECONDS = 60  # groups and tokens are read again at most this long after
 
 
 def generic_oauth_config(
-    oidc: OidcSettings, endpoints: Endpoints, callback_url: str, hub_url: str,
+    oidc: OidcBase, endpoints: Endpoints, callback_url: str, hub_url: str,
     client_secret: str = "", confidential: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Traits of ``TkOAuthenticator`` (a GenericOAuthenticator), in both modes.

@@ -179,7 +179,7 @@ def test_the_rendered_sign_in_loads_into_the_authenticator(cfg, monkeypatch):
     assert authenticator.admin_groups == {"tkhub-admins"}
     assert authenticator.manage_groups is True
     local = generic_oauth_config(
-        cfg.keycloak.oidc(),
+        cfg.keycloak,
         Endpoints.keycloak(cfg.keycloak.issuer),
         "https://jupyter.example.org/hub/oauth_callback",
         "https://jupyter.example.org/hub/",

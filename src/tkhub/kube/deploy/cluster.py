@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tkhub.kube.names import Names
 from tkhub.quantity import QuantityError, parse_quantity
-from tkhub.settings import OidcSettings, ServiceBase, services_problem
+from tkhub.settings import OidcBase, ServiceBase, services_problem
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -53,20 +53,11 @@ class Storage(_Model):
         return value
 
 
-class Keycloak(_Model):
+class Keycloak(OidcBase):
     """The realm's client; the same sign-in settings as ``oidc`` on one machine, with
     the client secret in a Secret."""
 
-    issuer: str  # https://auth.example.org/realms/thinkube
-    client_id: str = "tkhub"
     client_secret: SecretRef = SecretRef(name="tkhub-oidc", key="client-secret")
-    admin_group: str = "tkhub-admins"
-    allowed_groups: list[str] = Field(default_factory=list)  # empty: every account may
-    username_claim: str = "preferred_username"
-    groups_claim: str = "groups"
-
-    def oidc(self) -> OidcSettings:
-        return OidcSettings.model_validate(self.model_dump(exclude={"client_secret"}))
 
 
 class Registry(_Model):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tkhub.jobs import JOBS_PREFIX, JOBS_SERVICE
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.deploy.service_objects import (
     Manifest,
@@ -52,7 +53,7 @@ def jobs_role_binding(cfg: ClusterConfig) -> Manifest:
 
 def _env(cfg: ClusterConfig) -> list[dict[str, Any]]:
     names = cfg.names
-    prefix = "/services/jobs/"
+    prefix = f"{JOBS_PREFIX}/"
 
     def secret(name: str, key: str) -> dict[str, Any]:
         return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
@@ -71,7 +72,7 @@ def _env(cfg: ClusterConfig) -> list[dict[str, Any]]:
         {"name": "TKHUB_PLATFORM_SERVICES",
          "value": json.dumps([s.model_dump(mode="json") for s in cfg.services])},
         {"name": "JUPYTERHUB_API_URL", "value": f"http://hub.{names.namespace}.svc:8081/hub/api"},
-        {"name": "JUPYTERHUB_SERVICE_NAME", "value": "jobs"},
+        {"name": "JUPYTERHUB_SERVICE_NAME", "value": JOBS_SERVICE},
         {"name": "JUPYTERHUB_SERVICE_PREFIX", "value": prefix},
         {"name": "JUPYTERHUB_CLIENT_ID", "value": "service-jobs"},
         {"name": "JUPYTERHUB_OAUTH_CALLBACK_URL", "value": f"{prefix}oauth_callback"},
@@ -111,7 +112,7 @@ def jobs_spec(cfg: ClusterConfig) -> ServiceSpec:
     return ServiceSpec(
         name=names.jobs, component="jobs", image=cfg.hub.image,
         module="tkhub.kube.jobs_service", port=names.jobs_port,
-        health="/services/jobs/health", env=_env(cfg), volumes=volumes, mounts=mounts,
+        health=f"{JOBS_PREFIX}/health", env=_env(cfg), volumes=volumes, mounts=mounts,
         memory="192Mi",
     )  # fmt: skip
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tkhub.catalog.hub_tokens import CATALOG_READ_ALL_SCOPE
-from tkhub.jobs import JOBS_SERVICE
+from tkhub.jobs import JOBS_PREFIX, JOBS_SERVICE
 from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.names import singleuser_volumes
 from tkhub.signin import Endpoints, generic_oauth_config
@@ -42,7 +42,7 @@ def _sign_in(cfg: ClusterConfig) -> dict[str, Any]:
     """The same ``TkOAuthenticator`` settings as ``tkhub up --oidc-issuer`` writes; the
     client secret comes from ``OAUTH_CLIENT_SECRET``; the chart generates the key
     that encrypts the auth state (``hub.config.CryptKeeper.keys``, in its ``hub`` Secret)."""
-    oidc = cfg.keycloak.oidc()
+    oidc = cfg.keycloak
     hub_url = f"https://{cfg.domain}/hub/"
     settings = generic_oauth_config(
         oidc, Endpoints.keycloak(oidc.issuer), hub_url + "oauth_callback", hub_url,
@@ -85,7 +85,7 @@ def _hub(cfg: ClusterConfig) -> dict[str, Any]:
                 "display": True,
                 "oauth_no_confirm": True,
                 "oauth_client_id": f"service-{JOBS_SERVICE}",
-                "oauth_redirect_uri": f"/services/{JOBS_SERVICE}/oauth_callback",
+                "oauth_redirect_uri": f"{JOBS_PREFIX}/oauth_callback",
             },
         },
         "loadRoles": {
