@@ -1,0 +1,115 @@
+"""Kueue on the test cluster: its CRDs and webhooks from the pinned module, its manager
+as a process on the host.
+
+In a real cluster Kueue runs as a Deployment behind a webhook Service. Here the
+manager runs beside the apiserver, so its webhook configurations (Kueue's own
+``config/components/webhook/manifests.yaml``) are rewritten to call it by URL on
+127.0.0.1 with a certificate from the cluster's CA; nothing else is changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import ssl
+import subprocess
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pki
+import yaml
+
+HERE = Path(__file__).resolve().parent
+NAMESPACE = "kueue-system"
+
+
+def module_dir() -> Path:
+    out = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kueue"],
+        cwd=HERE / "go" / "kueue", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return Path(out.stdout.strip())
+
+
+def webhook_configurations(source: Path, url: str, ca: bytes) -> list[dict[str, Any]]:
+    docs = [d for d in yaml.safe_load_all(source.read_text()) if d]
+    bundle = base64.b64encode(ca).decode()
+    for doc in docs:
+        doc["metadata"]["name"] = "kueue-" + doc["metadata"]["name"]
+        for hook in doc.get("webhooks") or []:
+            path = hook["clientConfig"]["service"]["path"]
+            hook["clientConfig"] = {"url": f"{url}{path}", "caBundle": bundle}
+    return docs
+
+
+def manager_config(state: Any) -> str:
+    certs = state.root / "kueue-certs"
+    return yaml.safe_dump({
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2", "kind": "Configuration",
+        "namespace": NAMESPACE,
+        "health": {"healthProbeBindAddress": f"127.0.0.1:{state.ports['kueue-health']}"},
+        "metrics": {"bindAddress": "0"},
+        "webhook": {"port": state.ports["kueue-webhook"], "host": "127.0.0.1",
+                    "certDir": str(certs)},
+        "leaderElection": {"leaderElect": False},
+        "internalCertManagement": {"enable": False},
+        "manageJobsWithoutQueueName": False,
+        "integrations": {"frameworks": ["batch/job"]},
+    })  # fmt: skip
+
+
+def install(
+    state: Any, kubectl: Callable[..., str], start: Callable[[Any, str], None],
+    wait_healthy: Callable[[Any, str], None],
+) -> None:  # fmt: skip
+    source = module_dir()
+    kubectl(state, "create", "namespace", NAMESPACE)
+    crds = sorted((source / "config/components/crd/bases").glob("*.yaml"))
+    kubectl(state, "apply", "--server-side", *[f"-f={c}" for c in crds])
+    kubectl(state, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    root = state.root / "pki"
+    crt, key = pki.ensure_cert(root, "kueue-webhook", cn="kueue-webhook", ips=("127.0.0.1",))
+    certs = state.root / "kueue-certs"
+    certs.mkdir(exist_ok=True)
+    shutil.copy(crt, certs / "tls.crt")
+    shutil.copy(key, certs / "tls.key")
+    (state.root / "kueue-config.yaml").write_text(manager_config(state))
+    state.commands["kueue"] = [
+        str(Path(state.bins["kueue"]) / "kueue"),
+        f"--config={state.root / 'kueue-config.yaml'}",
+        f"--kubeconfig={state.root / 'kueue.kubeconfig'}",
+        "--feature-gates=VisibilityOnDemand=false",  # its API server binds every address
+    ]
+    start(state, "kueue")
+    wait_healthy(state, "kueue")
+    url = f"https://127.0.0.1:{state.ports['kueue-webhook']}"
+    hooks = webhook_configurations(
+        source / "config/components/webhook/manifests.yaml", url, (root / "ca.crt").read_bytes()
+    )
+    kubectl(state, "apply", "-f", "-", input="\n---\n".join(json.dumps(h) for h in hooks))
+
+
+def healthy(state: Any) -> bool:
+    pid = state.pids.get("kueue")
+    if pid is None:
+        return False
+    try:
+        url = f"http://127.0.0.1:{state.ports['kueue-health']}/readyz"
+        with urllib.request.urlopen(url, timeout=2) as r:
+            ready = r.status == 200
+    except OSError:
+        return False
+    if not ready:
+        return False
+    try:  # and its webhook server answers TLS with the cluster's certificate
+        ctx = ssl.create_default_context(cafile=str(state.root / "pki" / "ca.crt"))
+        port = state.ports["kueue-webhook"]
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/", context=ctx, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # 404 on "/" is an answer
+    except OSError:
+        return False
