@@ -61,6 +61,24 @@ def manager_config(state: Any) -> str:
     })  # fmt: skip
 
 
+def private_etc(state: Any, crt: Path, key: Path) -> list[str]:
+    """A command prefix that runs the manager with its own view of /etc.
+
+    Kueue's manager reads a metrics certificate from the fixed path
+    /etc/kueue/metrics/certs, which its container image provides. On the host it
+    gets that path in a private mount namespace, an overlay over /etc whose upper
+    layer holds just those files, so the host's /etc is never written.
+    """
+    upper, work = state.root / "kueue-etc", state.root / "kueue-etc-work"
+    certs = upper / "kueue" / "metrics" / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    work.mkdir(exist_ok=True)
+    shutil.copy(crt, certs / "tls.crt")
+    shutil.copy(key, certs / "tls.key")
+    mount = f"mount -t overlay tkhub-kueue-etc -o lowerdir=/etc,upperdir={upper},workdir={work} /etc"
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{mount} && exec "$@"', "kueue"]
+
+
 def install(
     state: Any, kubectl: Callable[..., str], start: Callable[[Any, str], None],
     wait_healthy: Callable[[Any, str], None],
@@ -78,6 +96,7 @@ def install(
     shutil.copy(key, certs / "tls.key")
     (state.root / "kueue-config.yaml").write_text(manager_config(state))
     state.commands["kueue"] = [
+        *private_etc(state, crt, key),
         str(Path(state.bins["kueue"]) / "kueue"),
         f"--config={state.root / 'kueue-config.yaml'}",
         f"--kubeconfig={state.root / 'kueue.kubeconfig'}",

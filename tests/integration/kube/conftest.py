@@ -11,6 +11,11 @@
   ``TkKubeSpawner`` talking to ``kube``, with the real catalog as a managed
   service (entries ``lab`` -> an image the cluster can pull, ``broken`` -> one
   it cannot, ``gpu-lab`` -> GPU required); users ``alice`` and ``admin`` with tokens.
+- ``cluster`` (session): a real control plane started by ``cluster/cluster.py``
+  (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok with the fake
+  nodes of ``cluster/nodes.yaml``, Kueue), in a temporary directory, stopped and
+  removed after the session; ``real_cluster.RealCluster``.
+- ``ns``: a namespace of its own for one test on ``cluster``, deleted after it.
 - ``fake_helm``: a ``helm`` script first on PATH that records its arguments.
 - ``registry``: Debian's ``docker-registry`` on 127.0.0.1 and a free port with
   htpasswd (basic) auth; yields (url, user, password). Fails when not installed.
@@ -36,6 +41,7 @@ from kube_cluster import (
     remove_root,
 )
 from kube_emulator import Emulator
+from real_cluster import RealCluster, start_cluster, stop_cluster
 from kube_support import (
     NAMESPACE,
     REGISTRY_CONFIG,
@@ -76,6 +82,27 @@ def kube() -> Iterator[Kube]:
         emulator.call(cluster.shutdown())
         emulator.stop_thread()
         remove_root(root)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[RealCluster]:
+    root = make_root()
+    try:
+        started = start_cluster(root / "cluster")
+    except RuntimeError as e:
+        remove_root(root)
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield started
+    finally:
+        stop_cluster(started)
+        remove_root(root)
+
+
+@pytest.fixture
+def ns(cluster: RealCluster) -> Iterator[str]:
+    with cluster.namespace() as name:
+        yield name
 
 
 @pytest.fixture
