@@ -298,15 +298,25 @@ def kubectl(state: State, *args: str, input: str | None = None) -> str:
 
 
 def wait_nodes_ready(state: State, timeout: float = 60) -> None:
+    """Every node Ready, and the node lifecycle controller's not-ready taint gone
+    (until then the scheduler places nothing there)."""
     deadline = time.monotonic() + timeout
-    jsonpath = '{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}'
+    waiting: list[str] = []
     while time.monotonic() < deadline:
-        out = kubectl(state, "get", "nodes", "-o", f"jsonpath={jsonpath}")
-        states = dict(item.split("=", 1) for item in out.split())
-        if states and all(v == "True" for v in states.values()):
+        nodes = json.loads(kubectl(state, "get", "nodes", "-o", "json"))["items"]
+        waiting = [n["metadata"]["name"] for n in nodes if not _schedulable_now(n)]
+        if nodes and not waiting:
             return
         time.sleep(0.3)
-    raise ClusterError(f"nodes not Ready after {timeout:.0f} s: {out.strip()}")
+    raise ClusterError(f"nodes not ready after {timeout:.0f} s: {', '.join(waiting)}")
+
+
+def _schedulable_now(node: dict) -> bool:
+    conditions = node.get("status", {}).get("conditions") or []
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    taints = node.get("spec", {}).get("taints") or []
+    lifecycle = [t for t in taints if t["key"].startswith("node.kubernetes.io/")]
+    return ready and all(t["key"] == "node.kubernetes.io/unschedulable" for t in lifecycle)
 
 
 def hub_service_account(state: State) -> None:

@@ -31,7 +31,7 @@ from tkhub.jobs.runner import Outcome, Runner, Started, Waiting, outcome_from_re
 from tkhub.kube.inventory import load_client_config, read_inventory
 from tkhub.kube.jobs import job_manifest, job_spawner, server_pod
 from tkhub.kube.names import Names
-from tkhub.kube.podstatus import gpu_shortage_seen, start_failure
+from tkhub.kube.podstatus import unschedulable_seen, start_failure
 from tkhub.selection import (
     Selection,
     SelectionError,
@@ -179,7 +179,7 @@ class KubeRunner(Runner):
                                   field_selector=f"involvedObject.uid={uid}")  # fmt: skip
         seen = (events or {}).get("items") or []
         now = time.monotonic()
-        if gpu_shortage_seen(pod, seen):
+        if unschedulable_seen(pod, seen):
             self._shortage_since.setdefault(job.id, now)
         else:
             self._shortage_since.pop(job.id, None)

@@ -58,13 +58,18 @@ def _gpu_shortage(message: str) -> bool:
 
 
 def _scheduling_message(pod: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> str:
-    """The scheduler's complaint about GPUs, from the pod condition or its events."""
+    """kube-scheduler's reason for not placing the pod, from its condition or events.
+
+    Any reason counts, not only GPUs: the real scheduler also refuses for CPU or
+    memory, a node selector nothing matches, or a taint, none of which tkhub's GPU
+    count sees; a spawn must not wait out its timeout for those either.
+    """
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-            if _gpu_shortage(condition.get("message", "")):
+            if condition.get("reason") == "Unschedulable" and condition.get("message"):
                 return str(condition["message"])
     for event in events:
-        if event.get("reason") == "FailedScheduling" and _gpu_shortage(event.get("message", "")):
+        if event.get("reason") == "FailedScheduling" and event.get("message"):
             return str(event["message"])
     return ""
 
@@ -79,9 +84,9 @@ def start_failure(
 ) -> StartFailure | None:
     """A reason to give up on this pod now, or None while it may still start.
 
-    Pull failures end the spawn at once. A GPU shortage waits ``grace`` seconds
-    (``unschedulable_for`` counts from when it was first seen): a GPU being freed by
-    a stopping server may still arrive.
+    Pull failures end the spawn at once. An unschedulable pod waits ``grace``
+    seconds (``unschedulable_for`` counts from when it was first seen): a GPU
+    being freed by a stopping server may still arrive.
     """
     if pod is None:
         return None
@@ -89,16 +94,22 @@ def start_failure(
     if pulled is not None:
         return pulled
     message = _scheduling_message(pod, list(events))
-    if message and unschedulable_for >= grace:
-        return StartFailure(
-            "FailedScheduling",
+    if not message or unschedulable_for < grace:
+        return None
+    if _gpu_shortage(message):
+        words = (
             f"No node in the cluster can give this {what} the GPUs it asks for right now "
             f"(Kubernetes: FailedScheduling: {message}). Choose another GPU placement or "
-            "CPU only, or try again when a GPU is free.",
-            message,
+            "CPU only, or try again when a GPU is free."
         )
-    return None
+    else:
+        words = (
+            f"No node in the cluster can run this {what} right now "
+            f"(Kubernetes: FailedScheduling: {message}). Choose another placement or "
+            "smaller resources, or ask your administrator."
+        )
+    return StartFailure("FailedScheduling", words, message)
 
 
-def gpu_shortage_seen(pod: Mapping[str, Any] | None, events: Iterable[Mapping[str, Any]]) -> bool:
+def unschedulable_seen(pod: Mapping[str, Any] | None, events: Iterable[Mapping[str, Any]]) -> bool:
     return pod is not None and bool(_scheduling_message(pod, list(events)))

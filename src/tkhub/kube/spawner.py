@@ -30,7 +30,7 @@ from tkhub.kube.names import (
     tools_volume,
 )
 from tkhub.kube.placement import kubespawner_overrides
-from tkhub.kube.podstatus import StartFailure, gpu_shortage_seen, start_failure
+from tkhub.kube.podstatus import StartFailure, unschedulable_seen, start_failure
 from tkhub.quantity import QuantityError, cpu_cores, memory_bytes
 from tkhub.selection import Selection, SelectionError
 from tkhub.settings import ServiceBase
@@ -61,8 +61,9 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
         2.0,
         config=True,
         help="""
-        Seconds a pod may stay unschedulable for lack of GPUs before the spawn is
-        ended with the scheduler's reason. Image pull failures end it at once.
+        Seconds a pod may stay unschedulable (no GPU free, or any other reason
+        kube-scheduler gives) before the spawn is ended with the scheduler's
+        reason. Image pull failures end it at once.
 
             c.TkKubeSpawner.fail_fast_grace_seconds = 2
         """,
@@ -202,7 +203,7 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
                 continue
             events = self._pod_events(pod["metadata"].get("uid", ""))
             now = time.monotonic()
-            if gpu_shortage_seen(pod, events):
+            if unschedulable_seen(pod, events):
                 shortage_since = shortage_since or now
             else:
                 shortage_since = None

@@ -8,6 +8,7 @@ start one component for the fault tests.
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -48,10 +49,9 @@ class RealCluster:
 
     def http(self) -> httpx.Client:
         pki = self.root / "pki"
-        return httpx.Client(
-            base_url=self.url, verify=str(pki / "ca.crt"), timeout=10,
-            cert=(str(pki / "admin-client.crt"), str(pki / "admin-client.key")),
-        )  # fmt: skip
+        tls = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        tls.load_cert_chain(str(pki / "admin-client.crt"), str(pki / "admin-client.key"))
+        return httpx.Client(base_url=self.url, verify=tls, timeout=10)
 
     def get(self, path: str, **params: str) -> dict[str, Any] | None:
         with self.http() as http:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tkhub.kube.podstatus import gpu_shortage_seen, start_failure
+from tkhub.kube.podstatus import unschedulable_seen, start_failure
 
 IMAGE = "registry.example.org/thinkube/nope:1.0"
 
@@ -48,7 +48,7 @@ def test_a_starting_pod_is_not_a_failure():
 
 def test_gpu_shortage_waits_for_the_grace():
     p = pod(scheduled=UNSCHEDULABLE)
-    assert gpu_shortage_seen(p, [])
+    assert unschedulable_seen(p, [])
     assert start_failure(p, [], unschedulable_for=1.0, grace=5) is None
     failure = start_failure(p, [], unschedulable_for=5.0, grace=5)
     assert failure is not None and failure.reason == "FailedScheduling"
@@ -63,7 +63,16 @@ def test_gpu_shortage_from_an_event_alone():
     assert failure is not None and "mig-1g.10gb" in failure.user_message
 
 
-def test_other_scheduling_trouble_is_left_to_the_timeout():
-    cpu = {**UNSCHEDULABLE, "message": "0/3 nodes are available: 3 Insufficient cpu."}
-    assert not gpu_shortage_seen(pod(scheduled=cpu), [])
-    assert start_failure(pod(scheduled=cpu), [], unschedulable_for=60, grace=5) is None
+def test_other_scheduling_trouble_fails_fast_too_in_plain_words():
+    """kube-scheduler 1.34's own words for a CPU shortage (read from a real cluster)."""
+    message = (
+        "0/6 nodes are available: 1 node(s) were unschedulable, 5 Insufficient cpu. "
+        "preemption: 0/6 nodes are available: 6 Preemption is not helpful for scheduling."
+    )
+    cpu = {**UNSCHEDULABLE, "message": message}
+    assert unschedulable_seen(pod(scheduled=cpu), [])
+    assert start_failure(pod(scheduled=cpu), [], unschedulable_for=1, grace=5) is None
+    failure = start_failure(pod(scheduled=cpu), [], unschedulable_for=5, grace=5)
+    assert failure is not None and failure.reason == "FailedScheduling"
+    assert "can run this server" in failure.user_message and "GPU" not in failure.user_message
+    assert failure.detail == message
