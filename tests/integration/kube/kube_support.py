@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -24,7 +25,8 @@ REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 NAMESPACE = "tkhub"
 LAB_IMAGE = "registry.example.org/thinkube/tk-jupyter:1.0"
-BROKEN_IMAGE = "registry.example.org/thinkube/does-not-exist:1.0"
+# kwok (cluster/kwok-stages.yaml) and the emulator both fail to pull from this host.
+BROKEN_IMAGE = "missing.invalid/thinkube/does-not-exist:1.0"
 HUB_IMAGE = "registry.example.org/thinkube/tkhub-hub:1.0"  # tkhub: examples sync, delivery
 BUSYBOX = "busybox:1.36"
 CUDA = "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04"
@@ -139,7 +141,10 @@ configure_user_files(c, Names({namespace!r}))  # as the chart's hub does
 """
 
 
-def start_hub(kube: Kube, extra: str = "") -> tuple[Hub, subprocess.Popen[bytes]]:
+def start_hub(
+    kube: Any, extra: str = "", namespace: str = NAMESPACE
+) -> tuple[Hub, subprocess.Popen[bytes]]:
+    """A hub whose spawner talks to ``kube`` (the emulator or a ``RealCluster``)."""
     root = make_root()
     port, hub_port, proxy_api_port, catalog_port = (free_port() for _ in range(4))
     tokens = {name: secrets.token_hex(16) for name in ("admin", "alice", "bob", "carol")}
@@ -150,7 +155,7 @@ def start_hub(kube: Kube, extra: str = "") -> tuple[Hub, subprocess.Popen[bytes]
             base=hub_base_config(port, hub_port, proxy_api_port),
             service=service, tokens={t: n for n, t in tokens.items()},
             catalog_port=catalog_port, python=sys.executable, data=str(root / "data"),
-            namespace=NAMESPACE, kube_url=kube.url, extra=extra,
+            namespace=namespace, kube_url=kube.url, extra=extra,
         )
     )  # fmt: skip
     env = {
@@ -181,7 +186,7 @@ def stop_hub(hub: Hub, proc: subprocess.Popen[bytes]) -> None:
     remove_root(hub.root)
 
 
-def seed_catalog(hub: Hub) -> None:
+def seed_catalog(hub: Hub, more: tuple[dict[str, Any], ...] = ()) -> None:
     admin = {"Authorization": f"token {hub.tokens['admin']}"}
     entries = [
         {"name": "lab", "display_name": "Lab", "image": LAB_IMAGE, "gpu": "optional",
@@ -189,6 +194,6 @@ def seed_catalog(hub: Hub) -> None:
         {"name": "broken", "display_name": "Broken", "image": BROKEN_IMAGE, "gpu": "none"},
         {"name": "gpu-lab", "display_name": "GPU Lab", "image": LAB_IMAGE, "gpu": "required"},
     ]  # fmt: skip
-    for entry in entries:
+    for entry in [*entries, *more]:
         r = httpx.post(f"{hub.catalog_url}/api/v1/images", json=entry, headers=admin, timeout=10)
         assert r.status_code in (200, 201), r.text
