@@ -45,6 +45,23 @@ def webhook_configurations(source: Path, url: str, ca: bytes) -> list[dict[str, 
     return docs
 
 
+def with_conversion(crd_dir: Path, url: str, ca: bytes) -> list[dict[str, Any]]:
+    """Kueue's CRDs with the conversion webhooks its own patches name
+    (``patches/webhook_in_*.yaml``), so v1beta1 and v1beta2 clients both work."""
+    patched = {
+        yaml.safe_load(p.read_text())["metadata"]["name"]
+        for p in (crd_dir / "patches").glob("webhook_in_*.yaml")
+    }
+    bundle = base64.b64encode(ca).decode()
+    crds = [yaml.safe_load(p.read_text()) for p in sorted((crd_dir / "bases").glob("*.yaml"))]
+    for crd in crds:
+        if crd["metadata"]["name"] in patched:
+            crd["spec"]["conversion"] = {"strategy": "Webhook", "webhook": {
+                "clientConfig": {"url": f"{url}/convert", "caBundle": bundle},
+                "conversionReviewVersions": ["v1"]}}  # fmt: skip
+    return crds
+
+
 def manager_config(state: Any) -> str:
     certs = state.root / "kueue-certs"
     return yaml.safe_dump({
@@ -85,8 +102,11 @@ def install(
 ) -> None:  # fmt: skip
     source = module_dir()
     kubectl(state, "create", "namespace", NAMESPACE)
-    crds = sorted((source / "config/components/crd/bases").glob("*.yaml"))
-    kubectl(state, "apply", "--server-side", *[f"-f={c}" for c in crds])
+    url = f"https://127.0.0.1:{state.ports['kueue-webhook']}"
+    ca = (state.root / "pki" / "ca.crt").read_bytes()
+    crds = with_conversion(source / "config/components/crd", url, ca)
+    kubectl(state, "apply", "--server-side", "-f", "-",
+            input="\n---\n".join(json.dumps(c) for c in crds))  # fmt: skip
     kubectl(state, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
     root = state.root / "pki"
     crt, key = pki.ensure_cert(root, "kueue-webhook", cn="kueue-webhook", ips=("127.0.0.1",))
@@ -104,10 +124,7 @@ def install(
     ]
     start(state, "kueue")
     wait_healthy(state, "kueue")
-    url = f"https://127.0.0.1:{state.ports['kueue-webhook']}"
-    hooks = webhook_configurations(
-        source / "config/components/webhook/manifests.yaml", url, (root / "ca.crt").read_bytes()
-    )
+    hooks = webhook_configurations(source / "config/components/webhook/manifests.yaml", url, ca)
     kubectl(state, "apply", "-f", "-", input="\n---\n".join(json.dumps(h) for h in hooks))
 
 

@@ -7,7 +7,8 @@
 # Installs: a project virtualenv (.venv) from the system Python, tkhub into it,
 # and the JupyterHub proxy (configurable-http-proxy) into node_modules/.
 # "test" also installs, as root, the Debian packages the suite starts for real:
-# PostgreSQL, an OCI registry, buildah/skopeo and Chromium.
+# PostgreSQL, an OCI registry, buildah/skopeo and Chromium; and builds the test
+# cluster's Kubernetes programs from their pinned Go modules (cached).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,6 +74,17 @@ ensure_proxy() {
   fi
 }
 
+# The cluster tests run a real Kubernetes control plane built from pinned Go
+# modules (cluster/build.sh): the first build takes minutes, later runs reuse it.
+ensure_cluster_programs() {
+  command -v go >/dev/null || [ -x /usr/local/go/bin/go ] \
+    || die "Go is not installed: the cluster tests build Kubernetes from Go modules; install Go >= 1.24 (apt-get install golang-go, or from go.dev)"
+  command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
+  apt_install openssl
+  say "Building (or reusing) the test cluster's programs: etcd, Kubernetes, kwok, Kueue"
+  bash cluster/build.sh >/dev/null
+}
+
 case "$mode" in
   up)
     ensure_venv ""
@@ -83,6 +95,7 @@ case "$mode" in
     apt_install postgresql docker-registry buildah skopeo chromium apache2-utils mmdebstrap
     ensure_venv test
     ensure_proxy
+    ensure_cluster_programs
     say "Running the test suite"
     exec .venv/bin/python -m pytest "$@"
     ;;

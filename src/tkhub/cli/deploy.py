@@ -13,12 +13,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from tkhub.kube.deploy.apply import PreflightFailed, apply
+from tkhub.kube.deploy.apply import ManifestsRejected, PreflightFailed, apply
 from tkhub.kube.deploy.checks import Check, any_failed, print_checks
 from tkhub.kube.deploy.cluster import ClusterConfig, ClusterConfigError, load_cluster_config
 from tkhub.kube.deploy.helm import HelmError
 from tkhub.kube.deploy.kubeapi import KubeApi, KubeError, load_connection
+from tkhub.kube.deploy.plan import plan
 from tkhub.kube.deploy.preflight import preflight
 from tkhub.kube.deploy.render import render
 from tkhub.kube.deploy.uninstall import uninstall
@@ -98,6 +100,17 @@ def preflight_cmd(config: ConfigOpt = DEFAULT_CONFIG, kubeconfig: KubeconfigOpt 
         raise typer.Exit(1)
 
 
+@app.command("plan")
+def plan_cmd(config: ConfigOpt = DEFAULT_CONFIG, kubeconfig: KubeconfigOpt = None) -> None:
+    """What apply would create or update, checked by the API server (dry run); changes nothing."""
+    planned = _run(kubeconfig, _config(config), plan)
+    for p in planned:
+        words = f"[red]rejected[/]: {escape(p.rejected)}" if p.rejected else p.action
+        out.print(f"{p.where}: {words}", highlight=False, soft_wrap=True)
+    if any(p.rejected for p in planned):
+        raise typer.Exit(1)
+
+
 @app.command("apply")
 def apply_cmd(
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -117,6 +130,13 @@ def apply_cmd(
                 highlight=False,
                 soft_wrap=True,
             )
+            raise typer.Exit(1) from None
+        except ManifestsRejected as e:
+            for planned in e.rejected:
+                err.print(f"[red]rejected[/] {planned.where}: {escape(planned.rejected)}",
+                          highlight=False, soft_wrap=True, markup=True)  # fmt: skip
+            err.print("[red]error:[/] the API server rejected the manifests above; "
+                      "nothing was changed", highlight=False, soft_wrap=True)  # fmt: skip
             raise typer.Exit(1) from None
 
     _run(kubeconfig, cfg, work)

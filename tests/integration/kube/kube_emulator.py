@@ -59,7 +59,7 @@ RESOURCES = {
         Resource("storage.k8s.io/v1", "storageclasses", "StorageClass", False),
         Resource("batch/v1", "jobs", "Job", True),
         Resource("batch/v1", "cronjobs", "CronJob", True),
-        Resource("kueue.x-k8s.io/v1beta1", "localqueues", "LocalQueue", True),
+        Resource("kueue.x-k8s.io/v1beta2", "localqueues", "LocalQueue", True),
     )
 }
 
@@ -438,6 +438,8 @@ class Emulator:
                 )
         old = self.store.get(plural, ns, name)  # type: ignore[union-attr]
         obj = merge(copy.deepcopy(old), patch) if old else patch
+        if request.query.get("dryRun") == "All":  # validated and admitted; nothing stored
+            return web.json_response(obj, status=200 if old else 201)
         stored, created = await self.store.put(plural, obj)  # type: ignore[union-attr]
         return web.json_response(stored, status=201 if created else 200)
 

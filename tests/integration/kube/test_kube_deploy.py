@@ -168,7 +168,7 @@ def test_preflight_checks_the_kueue_queue_jobs_go_to(kube: Kube, workdir: Path):
     code, output = cli("preflight", "-f", str(config), *kubeconfig)
     assert code == 1
     assert "LocalQueue tkhub-kueue/gpu-jobs does not exist" in " ".join(output.split())
-    queue = {"apiVersion": "kueue.x-k8s.io/v1beta1", "kind": "LocalQueue",
+    queue = {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
              "metadata": {"name": "gpu-jobs", "namespace": "tkhub-kueue"},
              "spec": {"clusterQueue": "gpus"}}  # fmt: skip
     kube.put("localqueues", queue)

@@ -10,10 +10,19 @@ from tkhub.kube.deploy.cluster import ClusterConfig
 from tkhub.kube.deploy.helm import run_helm, upgrade_args
 from tkhub.kube.deploy.kubeapi import KubeApi
 from tkhub.kube.deploy.manifests import render_manifests
+from tkhub.kube.deploy.plan import Planned, plan
 from tkhub.kube.deploy.preflight import preflight
 from tkhub.kube.deploy.render import VALUES_FILE, render
 
 Progress = Callable[[str], None]
+
+
+class ManifestsRejected(Exception):
+    """The API server refused objects in the dry run; nothing was applied."""
+
+    def __init__(self, rejected: list[Planned]) -> None:
+        super().__init__("; ".join(f"{p.where}: {p.rejected}" for p in rejected))
+        self.rejected = rejected
 
 
 class PreflightFailed(Exception):
@@ -31,7 +40,8 @@ async def apply(
     progress: Progress,
     kubeconfig: Path | None = None,
 ) -> list[Check]:
-    """Apply everything; raises ``PreflightFailed`` (nothing changed) or ``HelmError``."""
+    """Apply everything; raises ``PreflightFailed`` or ``ManifestsRejected`` (nothing
+    changed), or ``HelmError``."""
     checks = await preflight(api, cfg)
     if any_failed(checks):
         raise PreflightFailed(checks)
@@ -40,6 +50,11 @@ async def apply(
             progress(f"warning: {check.name}: {check.message}")
     render(cfg, out_dir)
     progress(f"rendered manifests and values into {out_dir}")
+    planned = await plan(api, cfg)
+    rejected = [p for p in planned if p.rejected]
+    if rejected:
+        raise ManifestsRejected(rejected)
+    progress(f"the API server accepts all {len(planned)} objects (server-side dry run)")
     objects = render_manifests(cfg)
     for index, obj in enumerate(objects, 1):
         if obj["kind"] == "Job":  # a one-shot whose pod template cannot change: run anew

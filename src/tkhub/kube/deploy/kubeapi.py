@@ -202,14 +202,16 @@ class KubeApi:
     async def list(self, kind: str, namespace: str | None = None, **params: Any) -> list[dict]:
         return list((await self.get_json(object_path(kind, None, namespace), **params))["items"])
 
-    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply: tkhub owns the fields it sets, and takes them back."""
+    async def apply(self, obj: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply: tkhub owns the fields it sets, and takes them back.
+        ``dry_run``: the API server validates and admits it, and stores nothing."""
         meta = obj["metadata"]
         path = object_path(obj["kind"], meta["name"], meta.get("namespace"))
+        params = {"fieldManager": FIELD_MANAGER, "force": "true"}
         response = await self.request(
             "PATCH",
             path,
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            params={**params, "dryRun": "All"} if dry_run else params,
             content=json.dumps(obj),
             headers={"Content-Type": "application/apply-patch+yaml"},
         )

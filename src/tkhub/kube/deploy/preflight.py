@@ -157,7 +157,7 @@ async def check_registry(api: KubeApi, cfg: ClusterConfig, reg: Registry) -> Che
     return passed(name, f"{url} answers" + (" with credentials" if auth else ""))
 
 
-KUEUE_LOCAL_QUEUES = "/apis/kueue.x-k8s.io/v1beta1/namespaces/{ns}/localqueues/{name}"
+KUEUE_LOCAL_QUEUES = "/apis/kueue.x-k8s.io/v1beta2/namespaces/{ns}/localqueues/{name}"
 
 
 async def check_kueue_queue(api: KubeApi, cfg: ClusterConfig) -> Check | None:
