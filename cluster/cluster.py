@@ -32,8 +32,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pki
 import kueue_setup
+import pki
 
 HERE = Path(__file__).resolve().parent
 SERVICE_CIDR = "10.96.0.0/16"
@@ -151,15 +151,23 @@ def commands(state: State) -> dict[str, list[str]]:
     etcd_peer = f"http://127.0.0.1:{p['etcd-peer']}"
     return {
         "etcd": [
-            str(Path(b["etcd"]) / "server"), "--name=tkhub-test", f"--data-dir={r / 'etcd'}",
-            f"--listen-client-urls={etcd_client}", f"--advertise-client-urls={etcd_client}",
-            f"--listen-peer-urls={etcd_peer}", f"--initial-advertise-peer-urls={etcd_peer}",
-            f"--initial-cluster=tkhub-test={etcd_peer}", "--listen-metrics-urls=",
-            "--log-level=warn", "--quota-backend-bytes=2147483648",
+            str(Path(b["etcd"]) / "server"),
+            "--name=tkhub-test",
+            f"--data-dir={r / 'etcd'}",
+            f"--listen-client-urls={etcd_client}",
+            f"--advertise-client-urls={etcd_client}",
+            f"--listen-peer-urls={etcd_peer}",
+            f"--initial-advertise-peer-urls={etcd_peer}",
+            f"--initial-cluster=tkhub-test={etcd_peer}",
+            "--listen-metrics-urls=",
+            "--log-level=warn",
+            "--quota-backend-bytes=2147483648",
         ],
         "kube-apiserver": [
-            str(k8s / "kube-apiserver"), f"--etcd-servers={etcd_client}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            str(k8s / "kube-apiserver"),
+            f"--etcd-servers={etcd_client}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
             f"--secure-port={p['kube-apiserver']}",
             f"--tls-cert-file={pk / 'apiserver.crt'}",
             f"--tls-private-key-file={pk / 'apiserver.key'}",
@@ -168,7 +176,8 @@ def commands(state: State) -> dict[str, list[str]]:
             f"--service-account-signing-key-file={pk / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
             # Kueue's webhooks are served on the host, reached by URL, not by Service.
             "--endpoint-reconciler-type=none",
         ],
@@ -177,28 +186,36 @@ def commands(state: State) -> dict[str, list[str]]:
             f"--kubeconfig={r / 'kube-controller-manager.kubeconfig'}",
             f"--authentication-kubeconfig={r / 'kube-controller-manager.kubeconfig'}",
             f"--authorization-kubeconfig={r / 'kube-controller-manager.kubeconfig'}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['kube-controller-manager']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={p['kube-controller-manager']}",
             f"--service-account-private-key-file={pk / 'sa.key'}",
-            f"--root-ca-file={pk / 'ca.crt'}", "--use-service-account-credentials=true",
+            f"--root-ca-file={pk / 'ca.crt'}",
+            "--use-service-account-credentials=true",
             f"--cluster-signing-cert-file={pk / 'ca.crt'}",
             f"--cluster-signing-key-file={pk / 'ca.key'}",
-            "--controllers=*", "--leader-elect=false",
+            "--controllers=*",
+            "--leader-elect=false",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
         ],
         "kube-scheduler": [
-            str(k8s / "kube-scheduler"), f"--kubeconfig={r / 'kube-scheduler.kubeconfig'}",
+            str(k8s / "kube-scheduler"),
+            f"--kubeconfig={r / 'kube-scheduler.kubeconfig'}",
             f"--authentication-kubeconfig={r / 'kube-scheduler.kubeconfig'}",
             f"--authorization-kubeconfig={r / 'kube-scheduler.kubeconfig'}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['kube-scheduler']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={p['kube-scheduler']}",
             "--leader-elect=false",
         ],
         "kwok": [
-            str(Path(b["kwok"]) / "kwok"), f"--kubeconfig={r / 'kwok.kubeconfig'}",
+            str(Path(b["kwok"]) / "kwok"),
+            f"--kubeconfig={r / 'kwok.kubeconfig'}",
             f"--config={HERE / 'kwok-stages.yaml'}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            f"--server-address=127.0.0.1:{p['kwok']}", "--cidr=10.244.0.0/16",
-            "--node-ip=127.0.0.1", "--node-port=0",
+            f"--server-address=127.0.0.1:{p['kwok']}",
+            "--cidr=10.244.0.0/16",
+            "--node-ip=127.0.0.1",
+            "--node-port=0",
         ],
     }
 

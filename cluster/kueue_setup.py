@@ -92,8 +92,10 @@ def private_etc(state: Any, crt: Path, key: Path) -> list[str]:
     work.mkdir(exist_ok=True)
     shutil.copy(crt, certs / "tls.crt")
     shutil.copy(key, certs / "tls.key")
-    mount = f"mount -t overlay tkhub-kueue-etc -o lowerdir=/etc,upperdir={upper},workdir={work} /etc"
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{mount} && exec "$@"', "kueue"]
+    layers = f"lowerdir=/etc,upperdir={upper},workdir={work}"
+    mount = f"mount -t overlay tkhub-kueue-etc -o {layers} /etc"
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    return [*unshare, "sh", "-c", f'{mount} && exec "$@"', "kueue"]
 
 
 def install(

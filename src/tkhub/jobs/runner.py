@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,16 @@ class Runner(ABC):
     @abstractmethod
     async def poll(self, job: Job) -> Outcome | None:
         """The run's outcome once it has ended, else None."""
+
+    def running_since(self, job: Job) -> datetime | None:
+        """When the run really began, from which its time limit counts; None while a
+        queue outside tkhub (Kueue) still holds it."""
+        started = job.started
+        return started.replace(tzinfo=UTC) if started and started.tzinfo is None else started
+
+    def held_position(self, job: Job) -> int | None:
+        """Its place in a queue outside tkhub (1 = next), while one holds it."""
+        return None
 
     @abstractmethod
     async def stop(self, job: Job) -> None:

@@ -165,13 +165,14 @@ class JobsService:
     def queue(session: Session) -> list[int]:
         return list(session.scalars(select(Job.id).where(Job.state == QUEUED).order_by(Job.id)))
 
-    @staticmethod
-    def public(job: Job, queue: list[int]) -> JobPublic:
+    def public(self, job: Job, queue: list[int]) -> JobPublic:
         position = queue.index(job.id) + 1 if job.id in queue else None
-        return JobPublic.model_validate({
-            **{c: getattr(job, c) for c in JobPublic.model_fields if hasattr(job, c)},
-            "queue_position": position,
-        })  # fmt: skip
+        fields = {c: getattr(job, c) for c in JobPublic.model_fields if hasattr(job, c)}
+        held = self.runner.held_position(job) if job.state == RUNNING else None
+        if held is not None:  # submitted, but Kueue has not admitted it yet
+            fields |= {"state": QUEUED, "reason": "waiting in the Kueue queue"}
+            position = held
+        return JobPublic.model_validate({**fields, "queue_position": position})
 
     # --- the queue ----------------------------------------------------------------------
 
@@ -205,17 +206,19 @@ class JobsService:
         return any(job.state == RUNNING for job in active)
 
     async def _advance_running(self, job: Job) -> None:
-        started = _aware(job.started or now())
         if job.cancel_requested:
             await self.runner.stop(job)
             self._finish(job.id, Outcome(CANCELLED, job.reason or "cancelled"))
-        elif (now() - started).total_seconds() > job.time_limit:
+            return
+        outcome = await self.runner.poll(job)
+        if outcome is not None:
+            self._finish(job.id, outcome)
+            return
+        # the limit counts from when the run began: not while Kueue still holds the Job
+        started = self.runner.running_since(job)
+        if started is not None and (now() - started).total_seconds() > job.time_limit:
             await self.runner.stop(job)
             self._finish(job.id, Outcome(FAILED, f"time limit of {job.time_limit} s reached"))
-        else:
-            outcome = await self.runner.poll(job)
-            if outcome is not None:
-                self._finish(job.id, outcome)
 
     async def _try_start(self, job: Job, offer: Offer | JobRefused) -> None:
         if isinstance(offer, JobRefused):  # the catalog does not answer

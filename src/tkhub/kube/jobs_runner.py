@@ -16,6 +16,7 @@ import json
 import logging
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ from tkhub.gpu.model import Inventory
 from tkhub.jobs.models import FAILED, Job
 from tkhub.jobs.paths import read_tail
 from tkhub.jobs.runner import Outcome, Runner, Started, Waiting, outcome_from_result, waiting_for
+from tkhub.kube import kueue
 from tkhub.kube.inventory import load_client_config, read_inventory
 from tkhub.kube.jobs import job_manifest, job_spawner, server_pod
 from tkhub.kube.names import Names
-from tkhub.kube.podstatus import unschedulable_seen, start_failure
+from tkhub.kube.podstatus import start_failure, unschedulable_seen
 from tkhub.selection import (
     Selection,
     SelectionError,
@@ -74,6 +76,10 @@ class KubeRunner(Runner):
         # do not show as taken, so no other GPU job is started (it would find none)
         self._unplaced: set[int] = set()
         self._live: tuple[float, Inventory] | None = None  # one read serves a tick
+        # with a Kueue queue: jobs it still holds (their position), and when each began
+        self._held: dict[int, int] = {}
+        self._began: dict[int, datetime] = {}
+        self._workloads: tuple[float, dict[str, int]] | None = None
 
     async def api(self) -> client.ApiClient:
         if self._api is None:
@@ -151,6 +157,12 @@ class KubeRunner(Runner):
         found = await self._json(client.BatchV1Api(api).read_namespaced_job, name, ns)
         if found is None:
             return Outcome(FAILED, "its Kubernetes Job was deleted")
+        if self.queue and (found.get("spec") or {}).get("suspend"):
+            self._held[job.id] = await self._kueue_position(name)
+            return None  # Kueue has not admitted it: no pod yet, its time does not count
+        self._held.pop(job.id, None)
+        if begun := (found.get("status") or {}).get("startTime"):
+            self._began[job.id] = datetime.fromisoformat(begun.replace("Z", "+00:00"))
         pods = await self._json(client.CoreV1Api(api).list_namespaced_pod, ns,
                                 label_selector=f"job-name={name}")  # fmt: skip
         items = (pods or {}).get("items") or []
@@ -193,7 +205,29 @@ class KubeRunner(Runner):
         log.warning("job %s: %s: %s", job.id, failure.reason, failure.detail)
         return Outcome(FAILED, failure.user_message[:500], failure.detail[:4000])
 
+    async def _kueue_position(self, job_name: str) -> int:
+        now = time.monotonic()
+        if self._workloads is None or now - self._workloads[0] > LIVE_INVENTORY_SECONDS:
+            custom = client.CustomObjectsApi(await self.api())
+            listed = await self._json(
+                custom.list_namespaced_custom_object, kueue.GROUP, kueue.VERSION,
+                self.names.namespace, kueue.WORKLOADS,
+            )  # fmt: skip
+            self._workloads = (now, kueue.queue_positions((listed or {}).get("items") or []))
+        positions = self._workloads[1]
+        return positions.get(job_name) or len(positions) + 1  # its Workload is not made yet
+
+    def running_since(self, job: Job) -> datetime | None:
+        if not self.queue:
+            return super().running_since(job)
+        return self._began.get(job.id)  # the Job's startTime: set when Kueue admits it
+
+    def held_position(self, job: Job) -> int | None:
+        return self._held.get(job.id)
+
     def _forget(self, job_id: int) -> None:
+        self._held.pop(job_id, None)
+        self._began.pop(job_id, None)
         self._polled.pop(job_id, None)
         self._shortage_since.pop(job_id, None)
         self._unplaced.discard(job_id)

@@ -30,7 +30,7 @@ from tkhub.kube.names import (
     tools_volume,
 )
 from tkhub.kube.placement import kubespawner_overrides
-from tkhub.kube.podstatus import StartFailure, unschedulable_seen, start_failure
+from tkhub.kube.podstatus import StartFailure, start_failure, unschedulable_seen
 from tkhub.quantity import QuantityError, cpu_cores, memory_bytes
 from tkhub.selection import Selection, SelectionError
 from tkhub.settings import ServiceBase

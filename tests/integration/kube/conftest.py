@@ -41,7 +41,6 @@ from kube_cluster import (
     remove_root,
 )
 from kube_emulator import Emulator
-from real_cluster import RealCluster, start_cluster, stop_cluster
 from kube_support import (
     NAMESPACE,
     REGISTRY_CONFIG,
@@ -53,6 +52,7 @@ from kube_support import (
     stop_hub,
     write_kubeconfig,
 )
+from real_cluster import RealCluster, start_cluster, stop_cluster
 
 
 @pytest.fixture(scope="module")

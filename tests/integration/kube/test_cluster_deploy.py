@@ -189,9 +189,9 @@ def test_apply_stops_at_preflight_and_changes_nothing(
 def bad_deployment(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "broken", "namespace": namespace},
-            "spec": {"replicas": -1, "selector": {"matchLabels": {"a": "b"}},
-                     "template": {"metadata": {"labels": {"a": "b"}},
-                                  "spec": {"containers": [{"name": "c", "image": "x"}]}}}}  # fmt: skip
+            "spec": {"replicas": -1, "selector": {"matchLabels": {"a": "b"}}, "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]}}}}  # fmt: skip
 
 
 def test_a_manifest_the_apiserver_rejects_stops_apply_before_anything_is_written(
@@ -247,7 +247,7 @@ def test_plan_apply_rbac_uninstall_on_the_real_apiserver(
     job = {"apiVersion": "batch/v1", "kind": "Job",
            "metadata": {"name": "rbac-check", "namespace": namespace},
            "spec": {"template": {"spec": {"restartPolicy": "Never",
-                                          "containers": [{"name": "c", "image": "x"}]}}}}  # fmt: skip
+                                          "containers": [{"name": "c", "image": "x"}]}}}}
     allowed = cluster.kubectl("create", "-f", "-", input=json.dumps(job), kubeconfig=as_jobs,
                               check=False)  # fmt: skip
     assert allowed.returncode == 0, allowed.stderr
@@ -269,5 +269,5 @@ def test_plan_apply_rbac_uninstall_on_the_real_apiserver(
         assert cluster.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pvc}"), pvc
     code, output = cli("uninstall", "-f", str(config), "--delete-data", *kubeconfig_of(cluster))
     assert code == 0, output
-    cluster.wait_for("the namespace to go",
-                     lambda: cluster.get(f"/api/v1/namespaces/{namespace}") is None, 90)  # fmt: skip
+    gone = lambda: cluster.get(f"/api/v1/namespaces/{namespace}") is None  # noqa: E731
+    cluster.wait_for("the namespace to go", gone, 90)

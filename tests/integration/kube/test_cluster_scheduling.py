@@ -73,8 +73,9 @@ def fits(cluster: RealCluster, ns: str, name: str, gpus: int) -> bool:
 def run_workload(cluster: RealCluster, ns: str, kind: str, spec: dict[str, Any]) -> None:
     meta = {"name": "workload", "namespace": ns}
     if kind == "Job":
+        job_spec = {"backoffLimit": 0, "template": {"spec": on_node(spec)}}
         cluster.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-                       "spec": {"backoffLimit": 0, "template": {"spec": on_node(spec)}}})  # fmt: skip
+                       "spec": job_spec})  # fmt: skip
         cluster.kubectl("wait", "job/workload", "-n", ns, "--for=condition=Complete",
                         "--timeout=60s")  # fmt: skip
         return

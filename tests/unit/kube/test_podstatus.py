@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tkhub.kube.podstatus import unschedulable_seen, start_failure
+from tkhub.kube.podstatus import start_failure, unschedulable_seen
 
 IMAGE = "registry.example.org/thinkube/nope:1.0"
 
