@@ -80,6 +80,7 @@ class KubeRunner(Runner):
         self._held: dict[int, int] = {}
         self._began: dict[int, datetime] = {}
         self._workloads: tuple[float, dict[str, int]] | None = None
+        self._handed_over = 0  # the second in which the last Job went to Kueue
 
     async def api(self) -> client.ApiClient:
         if self._api is None:
@@ -110,6 +111,10 @@ class KubeRunner(Runner):
 
     async def start(self, job: Job, selection: Selection, groups: list[str]) -> Started | Waiting:
         gpu = selection.placement.uses_gpu and not self.queue  # else Kueue admits it
+        if self.queue and int(time.time()) == self._handed_over:
+            # Kueue orders waiting Workloads by creationTimestamp, which has whole-second
+            # resolution: two Jobs handed over in one second have no defined order.
+            return Waiting(f"handing over to the Kueue queue {self.queue}")
         if gpu and self._unplaced - {job.id}:
             return Waiting(waiting_for(selection.placement))
         live = await self._live_inventory()
@@ -128,6 +133,7 @@ class KubeRunner(Runner):
             if e.status != 409:  # 409: created before a restart; it is this job's
                 raise
         self._live = None  # its pod will take GPUs
+        self._handed_over = int(time.time())
         if gpu:
             self._unplaced.add(job.id)
         limits = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]

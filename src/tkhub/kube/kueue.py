@@ -4,7 +4,8 @@ With ``jobs.kueue_queue`` set, tkhub hands GPU jobs to a Kueue LocalQueue: Kueue
 webhook creates each Job suspended and its Workload waits until the ClusterQueue
 has quota, then Kueue unsuspends the Job. A waiting job's position is its place
 among the Workloads still waiting in the same LocalQueue, in Kueue's own order:
-higher priority first, then the older one.
+higher priority first, then the older one. ``creationTimestamp`` has whole
+seconds, so tkhub hands Kueue at most one Job a second: its order is then defined.
 """
 
 from __future__ import annotations
