@@ -1,13 +1,16 @@
-"""Time to the failure message: TkKubeSpawner vs stock KubeSpawner, same emulated cluster.
+"""Time to the failure message: TkKubeSpawner vs stock KubeSpawner, same real cluster.
 
 Run by hand: ``.venv/bin/python bench/kube_failfast.py [--rounds 3]``
 
-Two real hubs talk to one Kubernetes API emulator (tests/integration/kube): one
-with TkKubeSpawner (the catalog picks the image), one with stock KubeSpawner
-(default settings: JupyterHub's ``start_timeout`` of 60 s; the Zero to JupyterHub
-chart raises it to 300 s). Cases: an image that cannot be pulled, and a GPU request
-that no node can satisfy (another workload takes both GPUs of the node first).
-The time is from the spawn request to the spawn ending with a message.
+A real control plane (``cluster/cluster.py``: kube-apiserver, kube-scheduler,
+kwok nodes) and two real hubs: one with TkKubeSpawner (the catalog picks the
+image), one with stock KubeSpawner (default settings: JupyterHub's
+``start_timeout`` of 60 s; the Zero to JupyterHub chart raises it to 300 s).
+Cases: an image that cannot be pulled (kwok reports ErrImagePull for the
+``missing.invalid`` registry); a GPU on a node whose only GPU another workload
+holds (tkhub reads that from the inventory, stock waits for the scheduler); and a
+CPU request no node can meet (both reach kube-scheduler's refusal). The time is
+from the spawn request to the spawn ending with a message.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import argparse
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,11 +29,12 @@ sys.path.insert(0, str(HERE.parent / "tests" / "integration" / "kube"))
 sys.path.insert(0, str(HERE.parent / "tests" / "support"))
 
 import kube_support as kt  # noqa: E402
-from kube_cluster import Cluster, make_node, make_root, remove_root  # noqa: E402
-from kube_emulator import Emulator  # noqa: E402
+from real_cluster import RealCluster, pod, start_cluster, stop_cluster  # noqa: E402
+from test_cluster_spawn import volumes  # noqa: E402
 from test_kube_spawn import spawn_and_follow  # noqa: E402
 
-USERS = [f"{who}-r{n}-{case}" for who in ("tk", "st") for n in range(10) for case in ("img", "gpu")]
+CASE_KEYS = ("img", "gpu", "cpu")
+USERS = [f"{who}-r{n}-{case}" for who in ("tk", "st") for n in range(10) for case in CASE_KEYS]
 
 STOCK_EXTRA = f"""
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
@@ -40,29 +45,30 @@ def _apply(spawner, options):
         spawner.image = {kt.BROKEN_IMAGE!r}
     if options.get("case") == "gpu":
         spawner.extra_resource_limits = {{{{"nvidia.com/gpu": "1"}}}}
-        spawner.node_selector = {{{{"kubernetes.io/hostname": "gpu-1"}}}}
+        spawner.node_selector = {{{{"kubernetes.io/hostname": "gpu-l4"}}}}
         spawner.tolerations = [{{{{"key": "nvidia.com/gpu", "operator": "Exists"}}}}]
+    if options.get("case") == "cpu":
+        spawner.cpu_guarantee = 64
 c.KubeSpawner.apply_user_options = _apply
 """
+BIG = {"name": "big", "display_name": "Big", "image": kt.LAB_IMAGE, "gpu": "none",
+       "resources": {"cpu_guarantee": "64", "cpu_limit": "64"}}  # fmt: skip
 
 CASES = {
     "bad image": ({"image": ["broken"]}, {"case": "bad-image"}),
-    "unschedulable GPU": ({"image": ["gpu-lab"], "gpu": ["node:gpu-1"]}, {"case": "gpu"}),
+    "no GPU free": ({"image": ["gpu-lab"], "gpu": ["node:gpu-l4"]}, {"case": "gpu"}),
+    "CPU shortage": ({"image": ["big"]}, {"case": "cpu"}),
 }
+KEYS = dict(zip(CASES, CASE_KEYS, strict=True))
 
 
-def start_cluster() -> kt.Kube:
-    root = make_root()
-    emulator = Emulator()
-    emulator.start_in_thread()
-    cluster = Cluster(emulator, root, kt.images(root))
-    emulator.call(cluster.start())
-    kube = kt.Kube(emulator, cluster, root, root / "kubeconfig")
-    kt.write_kubeconfig(kube.kubeconfig, emulator.url)
-    for node in (make_node("cpu-a"), make_node("cpu-b"), make_node("gpu-1", gpus=2)):
-        kube.put("nodes", node)
-    kube.put("namespaces", {"metadata": {"name": kt.NAMESPACE}})
-    return kube
+def hold_the_l4(cluster: RealCluster, namespace: str) -> None:
+    """Another workload takes gpu-l4's only GPU."""
+    squatter = pod("someone-else", limits={"nvidia.com/gpu": "1"}, node="gpu-l4", gpu=True)
+    squatter["metadata"]["namespace"] = namespace
+    cluster.apply(squatter)
+    cluster.wait_for("the squatter to run", lambda: (cluster.pod(namespace, "someone-else") or {})
+                     .get("status", {}).get("phase") == "Running")  # fmt: skip
 
 
 def run_case(hub: kt.Hub, user: str, options: dict) -> tuple[float, str]:
@@ -74,37 +80,29 @@ def run_case(hub: kt.Hub, user: str, options: dict) -> tuple[float, str]:
 
 
 def run_round(hub: kt.Hub, prefix: str, which: int) -> dict[str, tuple[float, str]]:
-    """Both cases at once, for one hub; {case: (seconds, message)}."""
-    with ThreadPoolExecutor(2) as pool:
+    """Every case at once, for one hub; {case: (seconds, message)}."""
+    with ThreadPoolExecutor(len(CASES)) as pool:
         futures = {
-            case: pool.submit(
-                run_case,
-                hub,
-                f"{prefix}-{'gpu' if 'GPU' in case else 'img'}",
-                options[which],
-            )
+            case: pool.submit(run_case, hub, f"{prefix}-{KEYS[case]}", options[which])
             for case, options in CASES.items()
         }
         return {case: future.result() for case, future in futures.items()}
 
 
 def main(rounds: int = 3, stock_start_timeout: int = 60) -> None:
-    kube = start_cluster()
-    squatter = ("pods", "default", "someone-else")
-
-    async def race(pod: dict) -> None:
-        """Someone else takes the node's GPUs after the hub's check, before scheduling."""
-        if (
-            pod["metadata"]["name"].endswith("-gpu")
-            and kube.get("pods", "someone-else", "default") is None
-        ):
-            await kube.cluster.squat("gpu-1", 2)
-
+    work = Path(tempfile.mkdtemp(prefix="tkhub-bench-"))
+    cluster = start_cluster(work / "cluster")
+    namespace = "bench"
+    cluster.kubectl("create", "namespace", namespace)
+    cluster.apply(*volumes(namespace))
+    cluster.kubectl("wait", "pvc", "--all", "-n", namespace, "--timeout=60s",
+                    "--for=jsonpath={.status.phase}=Bound")  # fmt: skip
+    hold_the_l4(cluster, namespace)
     allow = f"c.Authenticator.allowed_users = {set(USERS)!r}\n"
-    tk_hub, tk_proc = kt.start_hub(kube, extra=allow)
+    tk_hub, tk_proc = kt.start_hub(cluster, extra=allow, namespace=namespace)
     stock = STOCK_EXTRA.format(start_timeout=stock_start_timeout)
-    stock_hub, stock_proc = kt.start_hub(kube, extra=allow + stock)
-    kt.seed_catalog(tk_hub)
+    stock_hub, stock_proc = kt.start_hub(cluster, extra=allow + stock, namespace=namespace)
+    kt.seed_catalog(tk_hub, (BIG,))
     results: dict[tuple[str, str], list[float]] = {}
     messages: dict[tuple[str, str], str] = {}
 
@@ -112,23 +110,17 @@ def main(rounds: int = 3, stock_start_timeout: int = 60) -> None:
         for case, (seconds, message) in answers.items():
             results.setdefault((case, spawner), []).append(seconds)
             messages[(case, spawner)] = message
-        kube.emulator.call(kube.emulator.store.remove(*squatter))
         time.sleep(1)
 
     try:
-        kube.cluster.before_schedule = race
         for n in range(rounds):
             record("TkKubeSpawner", run_round(tk_hub, f"tk-r{n}", 0))
-        # stock does not look at the inventory: the GPUs are simply taken beforehand
-        kube.cluster.before_schedule = None
-        kube.emulator.call(kube.cluster.squat("gpu-1", 2))
         record("KubeSpawner", run_round(stock_hub, "st-r0", 1))  # waits out start_timeout
     finally:
         kt.stop_hub(tk_hub, tk_proc)
         kt.stop_hub(stock_hub, stock_proc)
-        kube.emulator.call(kube.cluster.shutdown())
-        kube.emulator.stop_thread()
-        remove_root(kube.root)
+        stop_cluster(cluster)
+        kt.remove_root(work)
     print(f"{'case':20} {'spawner':15} {'seconds (median)':>17}  message")
     for (case, spawner), times in sorted(results.items()):
         print(

@@ -75,19 +75,20 @@ def test_kube_failfast():
     rows = {
         (m["case"], m["spawner"]): m["message"]
         for m in re.finditer(
-            r"^(?P<case>bad image|unschedulable GPU)\s+(?P<spawner>TkKubeSpawner|KubeSpawner)"
+            r"^(?P<case>bad image|no GPU free|CPU shortage)\s+(?P<spawner>TkKubeSpawner|KubeSpawner)"
             r"\s+[\d.]+\s+(?P<message>.*)$",
             output,
             re.M,
         )
     }
-    assert len(rows) == 4, output
+    assert len(rows) == 6, output
     assert "could not be pulled" in rows[("bad image", "TkKubeSpawner")]
-    assert "FailedScheduling" in rows[("unschedulable GPU", "TkKubeSpawner")]
-    for case in ("bad image", "unschedulable GPU"):
+    assert "gpu-l4" in rows[("no GPU free", "TkKubeSpawner")]
+    assert "FailedScheduling" in rows[("CPU shortage", "TkKubeSpawner")]
+    for case in ("bad image", "no GPU free", "CPU shortage"):
         # stock waits out start_timeout; JupyterHub words its TimeoutError so
         assert rows[(case, "KubeSpawner")].startswith("Spawn failed"), rows
-    assert len(ratio_lines(output)) == 2
+    assert len(ratio_lines(output)) == 3
 
 
 @pytest.mark.registry
@@ -112,7 +113,7 @@ def test_env_create():
     """The small test definition, cold and warm caches: both tools build it."""
     tiny = BENCH.parent / "tests" / "integration" / "environments" / "definitions" / "tiny"
     output = run_bench("env_create.py", "--definition", str(tiny), timeout=900)
-    assert len(ratio_lines(output)) == 2
+    assert len(ratio_lines(output)) == 3
     assert re.search(r"warm cache: [\d.]+x; goal >= 5x", output), output
 
 
@@ -120,7 +121,7 @@ def test_examples():
     output = run_bench("examples.py", "--files", "5", "--notebooks", "5", "--runs", "3")
     assert re.search(r"delivery of 6 files: first \d+ ms", output), output
     assert re.search(r"sync of 5 notebooks: .* no change median \d+ ms", output), output
-    assert len(ratio_lines(output)) == 2
+    assert len(ratio_lines(output)) == 3
 
 
 def test_jobs():
