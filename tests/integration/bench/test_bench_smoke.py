@@ -75,7 +75,8 @@ def test_kube_failfast():
     rows = {
         (m["case"], m["spawner"]): m["message"]
         for m in re.finditer(
-            r"^(?P<case>bad image|no GPU free|CPU shortage)\s+(?P<spawner>TkKubeSpawner|KubeSpawner)"
+            r"^(?P<case>bad image|no GPU free|CPU shortage)\s+"
+            r"(?P<spawner>TkKubeSpawner|KubeSpawner)"
             r"\s+[\d.]+\s+(?P<message>.*)$",
             output,
             re.M,
@@ -89,6 +90,12 @@ def test_kube_failfast():
         # stock waits out start_timeout; JupyterHub words its TimeoutError so
         assert rows[(case, "KubeSpawner")].startswith("Spawn failed"), rows
     assert len(ratio_lines(output)) == 3
+
+
+def test_kube_inventory():
+    output = run_bench("kube_inventory.py", "--nodes", "5", "--runs", "3")
+    assert "11 nodes in the API (9 with GPUs), 5 GPU pods" in output, output
+    assert re.search(r"ratio read_inventory/LIST alone \(median\): [\d.]+x", output), output
 
 
 @pytest.mark.registry

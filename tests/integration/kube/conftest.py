@@ -1,4 +1,14 @@
-"""Fixtures for the kubernetes-mode integration tests (API emulator, real hub).
+"""Fixtures for the kubernetes-mode integration tests.
+
+What runs where:
+- On the real control plane (``cluster``: etcd, kube-apiserver, controller-manager,
+  kube-scheduler, kwok nodes, Kueue; ``test_cluster_*.py``): GPU accounting against
+  the scheduler, pod status as the scheduler and kwok write it, spawns (placement,
+  fail fast, apiserver down), deploy preflight/plan/apply/uninstall and RBAC, the
+  registry preflight, GPU jobs through Kueue.
+- On the API emulator (``kube``; ``test_kube_*.py``), only what needs a container
+  that really runs, until the cluster has a real node: JupyterLab served from a pod,
+  the examples init container, jobs that run papermill, ``deploy verify``'s probes.
 
 - ``kube``: a Kubernetes API emulator (``emulator.py``) on 127.0.0.1 and a free
   port, with the emulated cluster (``cluster.py``: scheduler, image check, fake

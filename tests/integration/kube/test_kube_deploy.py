@@ -1,4 +1,8 @@
-"""``tkhub deploy preflight|apply|verify|uninstall`` against the API emulator.
+"""``tkhub deploy apply|verify|uninstall`` against the API emulator.
+
+Kept on the emulator only for ``verify``, whose probe pods must really run (storage
+written on one node and read on another, a GPU visible in a pod); preflight, plan,
+apply, RBAC and uninstall run on the real apiserver in ``test_cluster_deploy.py``.
 
 helm is replaced by a script first on PATH that records its arguments (the chart
 itself is not installed: the test then creates the hub and proxy Deployments, the
@@ -8,7 +12,6 @@ chart's ``hub`` Secret and the ``proxy-public`` Service, pointing at a real hub)
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kube_cluster import make_root, remove_root
-from kube_support import ADMIN_TOKEN, BUSYBOX, CUDA, HUB_IMAGE, Hub, Kube, start_hub, stop_hub
+from kube_support import BUSYBOX, CUDA, HUB_IMAGE, Hub, Kube, start_hub, stop_hub
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -142,98 +145,6 @@ def with_services(config: Path, *services: dict) -> Path:
     raw["services"] = list(services)
     config.write_text(yaml.safe_dump(raw))
     return config
-
-
-def test_preflight_names_what_is_missing(kube: Kube, workdir: Path, monkeypatch):
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no helm
-    config = write_config(workdir / "c.yaml", "tkhub-pre", storage_class="missing-class")
-    with_services(config, GATEWAY)
-    code, output = cli("preflight", "-f", str(config), "--kubeconfig", str(kube.kubeconfig))
-    assert code == 1
-    assert "Kubernetes v1.31" in output
-    assert "storage class 'missing-class' does not exist" in output
-    assert "create secret generic tkhub-oidc" in output
-    assert "service LLM gateway: OPENAI_API_KEY" in output
-    assert "secret tkhub-pre/tkhub-llm-gateway key 'api-key' missing" in output
-    assert "helm is not on PATH" in output
-    assert "GPU nodes" in output and "gpu-1" in output
-    assert "Kueue" not in output  # no queue named: tkhub queues the jobs itself
-
-
-def test_preflight_checks_the_kueue_queue_jobs_go_to(kube: Kube, workdir: Path):
-    config = write_config(workdir / "c.yaml", "tkhub-kueue")
-    data = yaml.safe_load(config.read_text())
-    config.write_text(yaml.safe_dump({**data, "jobs": {"kueue_queue": "gpu-jobs"}}))
-    kubeconfig = ("--kubeconfig", str(kube.kubeconfig))
-    code, output = cli("preflight", "-f", str(config), *kubeconfig)
-    assert code == 1
-    assert "LocalQueue tkhub-kueue/gpu-jobs does not exist" in " ".join(output.split())
-    queue = {"apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "LocalQueue",
-             "metadata": {"name": "gpu-jobs", "namespace": "tkhub-kueue"},
-             "spec": {"clusterQueue": "gpus"}}  # fmt: skip
-    kube.put("localqueues", queue)
-    _, output = cli("preflight", "-f", str(config), *kubeconfig)
-    assert "does not exist" not in output and "LocalQueue tkhub-kueue/gpu-jobs" in output
-
-
-def exec_kubeconfig(kube: Kube, workdir: Path, namespace: str) -> Path:
-    """A kubeconfig with no token: an exec credential plugin prints it (as on EKS/GKE)."""
-    plugin = workdir / "get-token"
-    credential = {"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-                  "status": {"token": ADMIN_TOKEN}}  # fmt: skip
-    plugin.write_text(f"#!/bin/sh\nprintf '%s' '{json.dumps(credential)}'\n")
-    plugin.chmod(0o755)
-    path = workdir / "exec-kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "clusters": [{"name": "emulated", "cluster": {"server": kube.url}}],
-        "users": [{"name": "sso", "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin),
-            "interactiveMode": "Never"}}}],
-        "contexts": [{"name": "team", "context": {
-            "cluster": "emulated", "user": "sso", "namespace": namespace}}],
-        "current-context": "team",
-    }))  # fmt: skip
-    return path
-
-
-def test_preflight_with_an_exec_plugin_uses_the_contexts_namespace(kube: Kube, workdir: Path):
-    config = write_config(workdir / "c.yaml", "unused")
-    raw = yaml.safe_load(config.read_text())
-    del raw["namespace"]  # the context's namespace applies, as with kubectl and helm
-    raw["services"] = [GATEWAY]
-    config.write_text(yaml.safe_dump(raw))
-    add_oidc_secret(kube, "team-ml")
-    kube.put("secrets", {"metadata": {"name": "tkhub-llm-gateway", "namespace": "team-ml"},
-                         "data": {"api-key": base64.b64encode(b"sk-gw").decode()}})  # fmt: skip
-
-    code, output = cli("preflight", "-f", str(config),
-                       "--kubeconfig", str(exec_kubeconfig(kube, workdir, "team-ml")))  # fmt: skip
-
-    assert "Kubernetes v1.31" in output, output  # authenticated by the plugin's token
-    assert "GPU nodes" in output and "gpu-1" in output
-    assert "tkhub-oidc" in output and "create secret generic" not in output, output
-    assert "team-ml/tkhub-llm-gateway has api-key" in output, output
-    assert code == 0 or "helm" in output, output
-
-
-def test_a_kubeconfig_without_credentials_is_refused_by_the_api(kube: Kube, workdir: Path):
-    config = write_config(workdir / "c.yaml", "tkhub-anon")
-    anonymous = workdir / "anon-kubeconfig"
-    text = kube.kubeconfig.read_text().replace(ADMIN_TOKEN, "wrong-token")
-    anonymous.write_text(text)
-    code, output = cli("preflight", "-f", str(config), "--kubeconfig", str(anonymous))
-    assert code == 1
-    assert "401" in output or "Unauthorized" in output, output
-
-
-def test_apply_stops_at_preflight_and_changes_nothing(kube: Kube, workdir: Path, fake_helm: Path):
-    config = write_config(workdir / "c.yaml", "tkhub-nosecret")
-    before = len(kube.emulator.store.objects)
-    code, output = cli("apply", "-f", str(config), "-o", str(workdir / "out"),
-                       "--kubeconfig", str(kube.kubeconfig))  # fmt: skip
-    assert code == 1 and "nothing was changed" in output
-    assert len(kube.emulator.store.objects) == before
-    assert not fake_helm.exists()
 
 
 def test_apply_verify_uninstall(kube: Kube, deploy_hub: Hub, workdir: Path, fake_helm: Path):
