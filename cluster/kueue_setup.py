@@ -46,11 +46,14 @@ def webhook_configurations(source: Path, url: str, ca: bytes) -> list[dict[str, 
 
 
 def with_conversion(crd_dir: Path, url: str, ca: bytes) -> list[dict[str, Any]]:
-    """Kueue's CRDs with the conversion webhooks its own patches name
-    (``patches/webhook_in_*.yaml``), so v1beta1 and v1beta2 clients both work."""
+    """Kueue's CRDs with the conversion webhooks its own kustomization enables
+    (``patches/webhook_in_*.yaml`` not commented out there: the manager converts
+    only those kinds), so v1beta1 and v1beta2 clients both work."""
+    kustomization = yaml.safe_load((crd_dir / "kustomization.yaml").read_text())
     patched = {
-        yaml.safe_load(p.read_text())["metadata"]["name"]
-        for p in (crd_dir / "patches").glob("webhook_in_*.yaml")
+        yaml.safe_load((crd_dir / p["path"]).read_text())["metadata"]["name"]
+        for p in kustomization.get("patches") or []
+        if "webhook_in_" in p.get("path", "")
     }
     bundle = base64.b64encode(ca).decode()
     crds = [yaml.safe_load(p.read_text()) for p in sorted((crd_dir / "bases").glob("*.yaml"))]
