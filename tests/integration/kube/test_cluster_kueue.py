@@ -109,10 +109,20 @@ def test_gpu_jobs_wait_in_kueue_and_are_admitted_in_order(kueue_jobs: KueueJobs)
     # one holds the ClusterQueue's only GPU; the others wait, positions from Kueue
     expected = [("running", None), ("queued", 1), ("queued", 2)]
     kueue_jobs.cluster.wait_for(f"{expected}", lambda: positions() == expected, 30)
+    started: dict[int, str] = {}  # each Job's startTime (admission), read while it exists
+
+    def all_admitted() -> bool:
+        for job_id in ids:
+            found = kueue_jobs.k8s_job(job_id) or {}
+            if begun := found.get("status", {}).get("startTime"):
+                started.setdefault(job_id, begun)
+        return len(started) == len(ids)
+
+    kueue_jobs.cluster.wait_for("every job admitted", all_admitted, 90)
     for job_id in ids:
         kueue_jobs.wait("alice", job_id, timeout=90)
-    started = [kueue_jobs.k8s_job(i)["status"]["startTime"] for i in ids]  # type: ignore[index]
-    assert started == sorted(started), started  # admitted in submission order
+    in_order = [started[i] for i in ids]
+    assert in_order == sorted(in_order), in_order  # admitted in submission order
     pods = kueue_jobs.cluster.items(f"/api/v1/namespaces/{kueue_jobs.namespace}/pods")
     assert {p["spec"]["nodeName"] for p in pods if "job-name" in p["metadata"]["labels"]} == {
         "gpu-l4"}  # fmt: skip
