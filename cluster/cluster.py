@@ -19,8 +19,10 @@ that ``down`` removes. The admin kubeconfig is ``DIR/admin.kubeconfig``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -78,10 +80,35 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports outside the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) lies in the ephemeral range, where any
+    outgoing connection (the apiserver opens hundreds) may take it before the
+    component that is to listen on it starts, sometimes a minute later.
+    """
+    ephemeral = _ephemeral_ports()
+    candidates = [p for p in range(20000, 32768) if p not in ephemeral]
+    random.shuffle(candidates)
+    chosen: list[int] = []
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise ClusterError("no free loopback ports between 20000 and 32767")
 
 
 def alive(pid: int) -> bool:
@@ -237,13 +264,13 @@ def stop(state: State, name: str, timeout: float = 10) -> None:
     state.save()
     if pid is None or not alive(pid):
         return
-    with _suppress_gone():
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while alive(pid) and time.monotonic() < deadline:
         _reap(pid)
         time.sleep(0.1)
-    with _suppress_gone():
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
     _reap(pid)
 
@@ -253,14 +280,6 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
-
-
-class _suppress_gone:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, *_: object) -> bool:
-        return kind is not None and issubclass(kind, ProcessLookupError)
 
 
 def _ssl_context(state: State) -> ssl.SSLContext:
@@ -367,7 +386,7 @@ def up(root: Path, *, kueue: bool) -> State:
     state.bins = build(["etcd", "kubernetes", "kwok"] + (["kueue"] if kueue else []))
     names = ("etcd", "etcd-peer", "kube-apiserver", "kube-controller-manager",
              "kube-scheduler", "kwok", "kueue-webhook", "kueue-health")  # fmt: skip
-    state.ports = {name: free_port() for name in names}
+    state.ports = dict(zip(names, free_ports(len(names)), strict=True))
     make_pki(state)
     state.commands = commands(state)
     state.save()

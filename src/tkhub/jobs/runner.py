@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tkhub.gpu.model import Inventory, Placement
-from tkhub.jobs.models import FAILED, SUCCEEDED, Job
+from tkhub.jobs.models import FAILED, SUCCEEDED, Job, as_utc
 from tkhub.selection import Selection
 
 
@@ -79,8 +79,7 @@ class Runner(ABC):
     def running_since(self, job: Job) -> datetime | None:
         """When the run really began, from which its time limit counts; None while a
         queue outside tkhub (Kueue) still holds it."""
-        started = job.started
-        return started.replace(tzinfo=UTC) if started and started.tzinfo is None else started
+        return as_utc(job.started) if job.started else None
 
     def held_position(self, job: Job) -> int | None:
         """Its place in a queue outside tkhub (1 = next), while one holds it."""

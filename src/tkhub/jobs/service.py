@@ -21,7 +21,7 @@ from tkhub.catalog.client import CatalogClient
 from tkhub.catalog.schemas import ImagePublic
 from tkhub.errors import TkhubError
 from tkhub.gpu.model import Inventory
-from tkhub.jobs.models import ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, Job
+from tkhub.jobs.models import ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, Job, as_utc
 from tkhub.jobs.paths import NotebookRefused, notebook_path, run_files
 from tkhub.jobs.runner import Outcome, Runner, Started
 from tkhub.jobs.schemas import JobPublic, JobSubmit
@@ -256,10 +256,5 @@ class JobsService:
             job.error, job.failed_cell = outcome.error, outcome.failed_cell
             job.finished = now()
             if job.started is not None:
-                job.duration = round((job.finished - _aware(job.started)).total_seconds(), 3)
+                job.duration = round((job.finished - as_utc(job.started)).total_seconds(), 3)
         log.info("job %s %s: %s", job_id, outcome.state, outcome.reason)
-
-
-def _aware(when: datetime) -> datetime:
-    """SQLite gives back naive datetimes; they were written in UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)

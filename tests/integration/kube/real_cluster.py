@@ -133,8 +133,9 @@ def pod(name: str, *, limits: dict[str, str] | None = None, node: str | None = N
         **spec: Any) -> dict[str, Any]:  # fmt: skip
     """A pod the real scheduler places: its node by ``kubernetes.io/hostname``."""
     body: dict[str, Any] = {
-        "containers": [{"name": "main", "image": image,
-                        "resources": {"limits": limits or {}}}],  # fmt: skip
+        "containers": [
+            {"name": "main", "image": image, "resources": {"limits": limits or {}}}
+        ],  # fmt: skip
         "restartPolicy": "Never",
         **spec,
     }

@@ -21,7 +21,7 @@ import yaml
 from real_cluster import RealCluster
 from test_kube_deploy import GATEWAY, cli, wide_output, with_services, write_config
 
-import tkhub.kube.deploy.plan
+import tkhub.kube.deploy.apply
 from tkhub.kube.names import Names
 
 __all__ = ["wide_output"]  # the autouse fixture, one table row per line
@@ -199,8 +199,8 @@ def test_a_manifest_the_apiserver_rejects_stops_apply_before_anything_is_written
     monkeypatch,
 ):  # fmt: skip
     oidc_secret(cluster, namespace)
-    rendered = tkhub.kube.deploy.plan.render_manifests
-    monkeypatch.setattr(tkhub.kube.deploy.plan, "render_manifests",
+    rendered = tkhub.kube.deploy.apply.render_manifests
+    monkeypatch.setattr(tkhub.kube.deploy.apply, "render_manifests",
                         lambda cfg: [*rendered(cfg), bad_deployment(namespace)])  # fmt: skip
     config = write_config(workdir / "c.yaml", namespace)
     code, output = cli("apply", "-f", str(config), "-o", str(workdir / "out"),
@@ -244,10 +244,16 @@ def test_plan_apply_rbac_uninstall_on_the_real_apiserver(
 
     # RBAC as the real apiserver enforces it, with the jobs service's own token
     as_jobs = token_kubeconfig(cluster, namespace, names.jobs, workdir / "jobs.kubeconfig")
-    job = {"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": "rbac-check", "namespace": namespace},
-           "spec": {"template": {"spec": {"restartPolicy": "Never",
-                                          "containers": [{"name": "c", "image": "x"}]}}}}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "rbac-check", "namespace": namespace},
+        "spec": {
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}
+            }
+        },
+    }
     allowed = cluster.kubectl("create", "-f", "-", input=json.dumps(job), kubeconfig=as_jobs,
                               check=False)  # fmt: skip
     assert allowed.returncode == 0, allowed.stderr

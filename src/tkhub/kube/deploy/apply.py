@@ -50,12 +50,12 @@ async def apply(
             progress(f"warning: {check.name}: {check.message}")
     render(cfg, out_dir)
     progress(f"rendered manifests and values into {out_dir}")
-    planned = await plan(api, cfg)
+    objects = render_manifests(cfg)
+    planned = await plan(api, cfg, objects)
     rejected = [p for p in planned if p.rejected]
     if rejected:
         raise ManifestsRejected(rejected)
     progress(f"the API server accepts all {len(planned)} objects (server-side dry run)")
-    objects = render_manifests(cfg)
     for index, obj in enumerate(objects, 1):
         if obj["kind"] == "Job":  # a one-shot whose pod template cannot change: run anew
             await api.delete("Job", obj["metadata"]["name"], obj["metadata"]["namespace"])

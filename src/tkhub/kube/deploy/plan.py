@@ -65,7 +65,12 @@ async def plan_object(api: KubeApi, obj: dict[str, Any], fresh_namespace: str) -
     return Planned(obj["kind"], meta["name"], namespace, action)
 
 
-async def plan(api: KubeApi, cfg: ClusterConfig) -> list[Planned]:
-    """What apply would do to each object, in apply order."""
+async def plan(
+    api: KubeApi, cfg: ClusterConfig, objects: list[dict[str, Any]] | None = None
+) -> list[Planned]:
+    """What apply would do to each object (``objects``, by default those ``cfg``
+    renders), in apply order."""
     fresh = "" if await api.get("Namespace", cfg.namespace) else cfg.namespace
-    return [await plan_object(api, obj, fresh) for obj in render_manifests(cfg)]
+    if objects is None:
+        objects = render_manifests(cfg)
+    return [await plan_object(api, obj, fresh) for obj in objects]
