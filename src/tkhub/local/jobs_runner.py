@@ -38,6 +38,7 @@ from tkhub.local.gpu_env import gpu_environment
 from tkhub.local.homes import prepare_home
 from tkhub.local.inventory import local_inventory
 from tkhub.local.ledger import ledger_for
+from tkhub.local.processes import is_same_process, start_time
 from tkhub.selection import Selection
 from tkhub.services import secret_values, services_for
 from tkhub.settings import Settings
@@ -151,7 +152,7 @@ class LocalRunner(Runner):
             preexec_fn=set_user_setuid(account) if uid is not None else None,
         )  # fmt: skip
         self._children[proc.pid] = proc
-        return proc.pid, psutil.Process(proc.pid).create_time()
+        return proc.pid, start_time(proc.pid)
 
     def _running(self, job: Job) -> psutil.Process | None:
         """The job's process if it still runs (the same process: pid and start time)."""
@@ -162,14 +163,12 @@ class LocalRunner(Runner):
                 return psutil.Process(pid)
             del self._children[pid]
             return None
+        if created is None or not is_same_process(pid, created):
+            return None
         try:
-            proc = psutil.Process(pid)
-            same = abs(proc.create_time() - float(created or 0)) < 0.5
-            if same and proc.status() != psutil.STATUS_ZOMBIE:
-                return proc
-        except (psutil.Error, TypeError, ValueError):
-            pass
-        return None
+            return psutil.Process(pid)
+        except psutil.Error:
+            return None
 
     async def poll(self, job: Job) -> Outcome | None:
         if self._running(job) is not None:
@@ -238,12 +237,8 @@ def _terminate_tree(proc: psutil.Process) -> None:
 
 def live_job_keys(running: list[dict[str, Any]]) -> set[str]:
     """Ledger keys of jobs whose process still runs (``tkhub up`` keeps their GPUs)."""
-    live = set()
-    for ref in running:
-        try:
-            proc = psutil.Process(int(ref["pid"]))
-            if abs(proc.create_time() - float(ref["created"])) < 0.5:
-                live.add(job_key(int(ref["id"])))
-        except (psutil.Error, KeyError, TypeError, ValueError):
-            continue
-    return live
+    return {
+        job_key(int(ref["id"]))
+        for ref in running
+        if ref.get("created") is not None and is_same_process(ref.get("pid"), ref["created"])
+    }

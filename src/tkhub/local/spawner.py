@@ -47,6 +47,7 @@ from tkhub.local.gpu_env import gpu_environment
 from tkhub.local.homes import prepare_home
 from tkhub.local.inventory import local_inventory
 from tkhub.local.ledger import GpuLedger, shared_ledger
+from tkhub.local.processes import is_same_process, start_time
 from tkhub.selection import Selection, SpawnChoices
 from tkhub.services import secret_values
 from tkhub.settings import LocalService, ServiceBase
@@ -158,6 +159,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
     _examples_folder: str | None = None
     _examples_note: str = ""  # what the examples delivery did, for the spawn's progress
     _selection_env: dict[str, str]
+    _pid_started: float | None = None  # with the pid, who the server's process is
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -312,14 +314,22 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
 
     async def start(self) -> Any:
         try:
-            return await super().start()
+            url = await super().start()
         except BaseException:
             await asyncio.to_thread(self._release)
             raise
+        self._pid_started = start_time(self.pid)
+        return url
 
     async def poll(self) -> int | None:
+        if self.proc is None and self.pid and not is_same_process(self.pid, self._pid_started):
+            # Resumed after a hub restart, and the server is gone: its pid is free or
+            # another process's now, which must be neither signalled nor kept as it.
+            self.log.warning("%s: its process %d is gone", self._log_name, self.pid)
+            self.pid = 0
+        held = bool(self._gpu_uuids)  # before the parent's poll clears the state
         status: int | None = await super().poll()
-        if status is not None and self._gpu_uuids:  # died on its own: give the GPU back
+        if status is not None and held:  # died on its own: give the GPU back
             await asyncio.to_thread(self._release)
         return status
 
@@ -338,14 +348,19 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
             state["gpus"] = list(self._gpu_uuids)
         if self._environment_name:
             state["environment"] = self._environment_name
+        if self.pid and self._pid_started is not None:
+            state["pid_started"] = self._pid_started
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self._gpu_uuids = list(state.get("gpus") or [])
         self._environment_name = str(state.get("environment") or "")
+        started = state.get("pid_started")
+        self._pid_started = float(started) if isinstance(started, int | float) else None
 
     def clear_state(self) -> None:
         super().clear_state()
         self._gpu_uuids = []
         self._environment_name = ""
+        self._pid_started = None

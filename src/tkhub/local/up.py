@@ -25,6 +25,7 @@ from tkhub.local.hub_config import prepare_data_dir, proxy_command
 from tkhub.local.jobs_runner import live_job_keys
 from tkhub.local.ledger import ledger_for
 from tkhub.local.password_auth import UserStore, generate_password, users_file
+from tkhub.local.processes import is_same_process
 from tkhub.local.signin import SigninError, check_signin, save_signin
 from tkhub.services import secret_file_problem
 from tkhub.settings import Settings
@@ -115,8 +116,8 @@ def live_server_keys(hub_db: Path) -> set[str]:
         return set()
     live = set()
     for user, server, state in rows:
-        pid = json.loads(state or "{}").get("pid") if state else None
-        if _alive(pid):
+        recorded = json.loads(state) if state else {}
+        if is_same_process(recorded.get("pid"), recorded.get("pid_started")):
             live.add(f"{user}/{server or ''}")
     return live
 

@@ -7,6 +7,7 @@ catalog replaced by a list and NVML by a fixed inventory.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -19,6 +20,7 @@ from tkhub.catalog.schemas import ImagePublic
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.model import GpuDevice, Inventory, Placement
 from tkhub.local.inventory import local_node
+from tkhub.local.processes import start_time
 from tkhub.local.spawner import LocalSpawner
 from tkhub.selection import Selection
 from tkhub.spawnpage.http_errors import BadSelection
@@ -120,10 +122,46 @@ async def test_apply_selection_sets_command_notebook_dir_and_gpu_environment(tmp
 
 async def test_state_survives_a_hub_restart(tmp_path):
     spawner = new_spawner(tmp_path)
-    spawner.load_state({"gpus": ["GPU-0"], "environment": "here", "pid": 4242})
-    assert spawner.get_state() == {"gpus": ["GPU-0"], "environment": "here", "pid": 4242}
+    state = {"gpus": ["GPU-0"], "environment": "here", "pid": 4242, "pid_started": 1.5e9}
+    spawner.load_state(state)
+    assert spawner.get_state() == state
     spawner.clear_state()
     assert "gpus" not in spawner.get_state() and "environment" not in spawner.get_state()
+    assert "pid_started" not in spawner.get_state()
+
+
+@pytest.fixture
+def unrelated_process():
+    """A process that is not the server: it got the number of one that died."""
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+async def resumed_holding_a_gpu(tmp_path: Path, pid: int, started: float | None) -> Spawner:
+    """A spawner as the hub loads it after a restart, its server's GPU in the ledger."""
+    spawner = new_spawner(tmp_path)
+    inventory = await spawner.inventory_for_start()
+    spawner.ledger.allocate(spawner.server_key, Placement("device", "0", 1), inventory)
+    spawner.load_state({"pid": pid, "pid_started": started, "gpus": ["GPU-0"]})
+    return spawner
+
+
+async def test_a_reused_pid_is_neither_kept_running_nor_signalled(tmp_path, unrelated_process):
+    pid = unrelated_process.pid
+    spawner = await resumed_holding_a_gpu(tmp_path, pid, start_time(pid) - 3600)
+    assert await spawner.poll() == 0  # the server is gone, whatever holds its pid now
+    assert spawner.ledger.held_by("alice/") == []
+    await spawner.stop(now=True)
+    assert unrelated_process.poll() is None  # not killed by the stop meant for the server
+
+
+async def test_the_same_process_is_still_the_server(tmp_path, unrelated_process):
+    pid = unrelated_process.pid
+    spawner = await resumed_holding_a_gpu(tmp_path, pid, start_time(pid))
+    assert await spawner.poll() is None
+    assert spawner.ledger.held_by("alice/") == ["GPU-0"]
 
 
 async def test_an_image_environment_is_refused_on_this_machine(tmp_path):

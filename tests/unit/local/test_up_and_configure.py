@@ -22,6 +22,7 @@ from tkhub.local.hub_config import configure
 from tkhub.local.inventory import local_node
 from tkhub.local.ledger import ledger_for
 from tkhub.local.password_auth import UserStore, users_file
+from tkhub.local.processes import start_time
 from tkhub.local.secrets import CLI_TOKEN, ensure_secret
 from tkhub.settings import load_settings
 
@@ -33,7 +34,7 @@ def settings(tmp_path: Path):
 
 @pytest.fixture
 def fake_gpu_inventory() -> Inventory:
-    devices = [GpuDevice(str(i), f"GPU-{i}", "NVIDIA L4", 23034, 0, 0) for i in range(3)]
+    devices = [GpuDevice(str(i), f"GPU-{i}", "NVIDIA L4", 23034, 0, 0) for i in range(4)]
     return Inventory(mode="local", nodes=(local_node(devices),))
 
 
@@ -119,9 +120,15 @@ def test_restart_frees_gpus_of_servers_that_died(settings, fake_gpu_inventory):
     ledger.allocate("alive/", Placement("auto", count=1), fake_gpu_inventory)
     ledger.allocate("dead/", Placement("auto", count=1), fake_gpu_inventory)
     ledger.allocate("unknown/gpu", Placement("auto", count=1), fake_gpu_inventory)
+    ledger.allocate("reused/", Placement("auto", count=1), fake_gpu_inventory)
+    started = start_time(os.getpid())
+    assert started is not None
+    # "reused": its pid is this test's process now, which started at another time
     _hub_db(settings.state_dir / "jupyterhub.sqlite",
-            [("alive", "", {"pid": os.getpid()}), ("dead", "", {"pid": dead.pid})])  # fmt: skip
-    assert up.reconcile_gpus(settings) == ["dead/", "unknown/gpu"]
+            [("alive", "", {"pid": os.getpid(), "pid_started": started}),
+             ("dead", "", {"pid": dead.pid}),
+             ("reused", "", {"pid": os.getpid(), "pid_started": started - 3600})])  # fmt: skip
+    assert up.reconcile_gpus(settings) == ["dead/", "reused/", "unknown/gpu"]
     holders = [k for keys in ledger.holders().values() for k in keys]
     assert holders == ["alive/"]
 
