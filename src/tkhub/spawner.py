@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from sqlalchemy.orm import object_session
 from tornado.httputil import url_concat
 from tornado.web import Finish
 from traitlets import Dict, Float, List, TraitError, Unicode, default, validate
@@ -324,11 +325,34 @@ class TkSpawnerMixin(LoggingConfigurable):
         self.selection = self.selection_options = None
         try:
             if kept is not None and kept_options == self.user_options:
-                return recheck_placement(kept, inventory)
-            params = normalize_params(self.user_options or {}, strict=True)
-            return parse_selection(params, await self.spawn_choices(inventory))
+                selection = recheck_placement(kept, inventory)
+            else:
+                params = normalize_params(self.user_options or {}, strict=True)
+                selection = parse_selection(params, await self.spawn_choices(inventory))
         except SelectionError as e:
+            self._forget_refused_options()
             raise refusal(e) from e
+        self._accepted_options = dict(self.user_options or {})
+        return selection
+
+    _accepted_options: dict[str, Any] | None = None  # of the last start whose selection held
+
+    def _forget_refused_options(self) -> None:
+        """JupyterHub saves a start's options as the user's defaults before the start
+        runs; a refused selection must not become them, or every later start without
+        options (an empty REST body, the admin panel's start button) is refused too.
+        The last accepted options come back, or none after a hub restart."""
+        refused = dict(self.user_options or {})
+        restored = dict(self._accepted_options or {})
+        if restored == refused:  # accepted once, refused now (e.g. an image since removed)
+            restored = {}
+        self.user_options = restored
+        orm = getattr(self, "orm_spawner", None)
+        if orm is not None:
+            orm.user_options = restored
+            session = object_session(orm)
+            if session is not None:
+                session.commit()
 
     async def start(self) -> Any:
         inventory = await self.inventory_for_start()

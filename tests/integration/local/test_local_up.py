@@ -172,6 +172,17 @@ def test_bad_rest_bodies_are_a_400_naming_the_problem(hub: LocalHub):
     assert hub.server("bob") is None
 
 
+def test_a_refused_selection_does_not_become_the_users_default(hub: LocalHub):
+    """JupyterHub saves a start's options for the next start without any (an empty
+    REST body, the admin panel's start button): a refused one must not stay."""
+    hub.add_user("carol")
+    assert hub.spawn("carol", {"image": "no-such-env-xyz"}).status_code == 400
+    started = hub.spawn("carol", {})
+    assert started.status_code in (201, 202), (started.text, hub.printed()[-3000:])
+    assert hub.wait_ready("carol")
+    hub.stop("carol")
+
+
 def test_a_second_tkhub_up_on_the_same_data_directory_is_refused(hub: LocalHub):
     proxy_pid = (hub.data_dir / "state" / "proxy.pid").read_text()
     second = subprocess.run(
