@@ -10,6 +10,7 @@ accounts, and the first ``tkhub up`` creates ``admin`` with a generated password
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import fcntl
 import hashlib
@@ -144,7 +145,9 @@ class PasswordAuthenticator(Authenticator):
         name, password = data.get("username", ""), data.get("password", "")
         if not name or not password:
             return None
-        account = self._store().verify(name, password)
+        # scrypt takes tens of milliseconds and releases the GIL: in a thread, the
+        # hub's event loop keeps serving everyone else while sign-ins arrive.
+        account = await asyncio.to_thread(self._store().verify, name, password)
         if account is None:
             self.log.warning("failed sign-in for %r", name)
             return None

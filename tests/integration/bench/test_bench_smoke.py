@@ -66,6 +66,15 @@ def test_spawn():
     assert re.search(r"stop with no server running.*tkhub [\d.]+ s, bare [\d.]+ s", output)
 
 
+def test_signin():
+    """Both hubs sign every user in; the probe's latencies are printed for both."""
+    output = run_bench("signin.py", "--users", "3", "--rounds", "1")
+    (line,) = ratio_lines(output)
+    assert re.search(r"p50 [\d.]+x, p95 [\d.]+x", line), output
+    for variant in ("on-loop", "in-thread"):
+        assert re.search(rf"^{variant}\s+signing .* sign-ins 3/3$", output, re.M), output
+
+
 def test_kube_failfast():
     """Each case ends with its own reason, for both spawners (the bad-image case once
     measured an "Internal Server Error" after another benchmark had run). Stock's

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,12 @@ from tkhub.layout import (
     escape_username,
 )
 from tkhub.local.accounts import system_account_name, unreachable_part
-from tkhub.local.password_auth import UserStore, hash_password, verify_password
+from tkhub.local.password_auth import (
+    PasswordAuthenticator,
+    UserStore,
+    hash_password,
+    verify_password,
+)
 
 HOSTILE = ["../x", "a/b", "..", ".", "Ünïcode", "x" * 300, "a\x00b", "-rf", "Alice"]
 
@@ -82,3 +88,23 @@ def test_password_store(tmp_path: Path) -> None:
         store.add("carol", "again")
     store.remove("carol")
     assert store.load() == {}
+
+
+async def test_the_password_check_runs_off_the_hubs_event_loop(tmp_path: Path, monkeypatch) -> None:
+    """scrypt takes tens of milliseconds: on the loop, 20 sign-ins at once would stall
+    every other request of the hub (bench/signin.py measures it)."""
+    store = tmp_path / "users.json"
+    UserStore(store).add("ada", "correct horse", admin=False)
+    checked_in: list[int] = []
+    verify = UserStore.verify
+
+    def recording(self: UserStore, name: str, password: str):  # type: ignore[no-untyped-def]
+        checked_in.append(threading.get_ident())
+        return verify(self, name, password)
+
+    monkeypatch.setattr(UserStore, "verify", recording)
+    auth = PasswordAuthenticator(users_file=str(store))
+    signed_in = await auth.authenticate(None, {"username": "Ada", "password": "correct horse"})
+    assert signed_in == {"name": "ada", "admin": False}
+    assert await auth.authenticate(None, {"username": "ada", "password": "wrong"}) is None
+    assert checked_in and threading.get_ident() not in checked_in
