@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from tkhub.settings import Settings
 
 
+COMMON = "common"  # the examples every environment gets
+
+
+def examples_folder(own: str | None) -> str:
+    """The folder a server's examples come from: the environment's own (delivered with
+    ``common/``), or ``common/`` alone for an environment that names none."""
+    return own or COMMON
+
+
 def shipped_examples() -> Path:
     """The examples shipped with tkhub: in the installed package, or in this checkout."""
     packaged = Path(__file__).with_name("shipped")

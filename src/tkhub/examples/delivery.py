@@ -26,7 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMMON = "common"
+from tkhub.examples import COMMON
+
 RECORD = Path("examples/.delivered.json")  # under notebooks/
 TEMPLATES = Path("templates")  # notebooks/templates -> the served examples
 TEMPLATES_TARGET = Path("../examples-repo/current")

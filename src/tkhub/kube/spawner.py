@@ -20,6 +20,7 @@ from kubespawner import KubeSpawner
 from traitlets import Float, Unicode
 
 from tkhub.errors import SpawnRefused
+from tkhub.examples import examples_folder
 from tkhub.gpu.model import Inventory
 from tkhub.kube.deploy.cluster import ClusterService
 from tkhub.kube.inventory import read_inventory
@@ -152,10 +153,10 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
         self.image = entry.image
         if self.examples_image:  # the hub image: it carries tkhub
             self._add_tools(self.examples_image)
-        if entry.examples and self.examples_image:
+        if self.examples_image:
             self.init_containers = [
                 *self.init_containers,
-                examples_init_container(self.examples_image, entry.examples),
+                examples_init_container(self.examples_image, examples_folder(entry.examples)),
             ]
         self._apply_resources(selection)
         try:

@@ -28,6 +28,7 @@ from traitlets import Bool, Integer, TraitError, Unicode, default, validate
 
 from tkhub.environments import curated_names
 from tkhub.errors import SpawnRefused
+from tkhub.examples import examples_folder
 from tkhub.gpu.model import Inventory
 from tkhub.layout import (
     UserLayout,
@@ -241,7 +242,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         )
         self._gpu_uuids = [d.uuid for d in devices]
         self._environment_name = entry.name
-        self._examples_folder = entry.examples
+        self._examples_folder = examples_folder(entry.examples)
         # before the server starts, as the user; a failure is a note, never a refusal
         self._examples_note = await asyncio.to_thread(self._deliver_examples)
         self._selection_env = {**gpu_environment(devices), "TKHUB_ENVIRONMENT": entry.name}
@@ -287,7 +288,7 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         """Copy the environment's examples into notebooks/examples, as the user; a
         line for the spawn's progress. Never raises: a spawn never fails for it."""
         folder = self._examples_folder
-        if not folder:
+        if folder is None:
             return ""
         repo = Path(self.data_dir) / "shared" / "examples-repo" / "current"
         cmd = [sys.executable, "-m", "tkhub.examples.delivery", "--repo", str(repo),

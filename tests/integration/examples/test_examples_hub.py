@@ -98,3 +98,10 @@ def test_spawn_delivers_and_an_edit_survives_an_update():
                                 capture_output=True, text=True)  # fmt: skip
         assert "Examples:" in status.stdout and "ok" in status.stdout, status.stdout
         hub.stop("alice")
+
+        hub.add_user("bob")  # the default environment names no examples folder of its own
+        assert hub.spawn("bob", {}).status_code in (201, 202)
+        hub.wait_ready("bob")
+        common = data / "users" / "bob" / "thinkube" / "notebooks" / "examples" / "common"
+        assert common.is_dir() and sorted(p.name for p in common.iterdir()) == ["tour.ipynb"]
+        hub.stop("bob")

@@ -38,9 +38,11 @@ async def manifest(
     *,
     groups: tuple[str, ...] = (),
     services: list[dict] | None = None,
+    examples_image: str = "",
 ) -> dict:
     config = Config()
-    configure(config, environ={"TKHUB_NAMESPACE": "tkhub", "TKHUB_CATALOG_TOKEN": "t0ken"})
+    configure(config, environ={"TKHUB_NAMESPACE": "tkhub", "TKHUB_CATALOG_TOKEN": "t0ken",
+                               "TKHUB_EXAMPLES_IMAGE": examples_image})  # fmt: skip
     if services is not None:  # as the chart's hub.config passes the cluster file's services
         config.TkKubeSpawner.platform_services = services
     user = types.SimpleNamespace(
@@ -148,6 +150,19 @@ async def test_a_new_selection_drops_the_last_ones_gpu(kubeconfig, inventory):
     assert spawner.node_selector == {}
     assert spawner.environment["NVIDIA_VISIBLE_DEVICES"] == "void"
     assert "NVIDIA_DRIVER_CAPABILITIES" not in spawner.environment
+
+
+async def test_every_environment_gets_its_examples_common_ones_at_least(kubeconfig, inventory):
+    def delivered_folder(pod: dict) -> str:
+        (init,) = [c for c in pod["spec"]["initContainers"] if c["name"] == "examples"]
+        return str(init["command"][init["command"].index("--folder") + 1])
+
+    hub_image = "registry.example.org/tkhub-hub:1"
+    scipy = entry().model_copy(update={"examples": "scipy"})
+    pod = await manifest(Placement("cpu"), inventory, scipy, examples_image=hub_image)
+    assert delivered_folder(pod) == "scipy"  # delivered with common/
+    pod = await manifest(Placement("cpu"), inventory, entry(), examples_image=hub_image)
+    assert delivered_folder(pod) == "common"  # names no folder of its own
 
 
 async def test_local_environment_is_refused(kubeconfig, inventory):
