@@ -2,7 +2,8 @@
 
 In a terminal of a user's server it talks to the jobs service with the server's own
 token (``TKHUB_JOBS_URL``, ``JUPYTERHUB_API_TOKEN``); on the hub's machine with the
-``tkhub`` command's admin token, where ``run`` needs ``--user``.
+``tkhub`` command's admin token, where ``run`` needs ``--user`` and ``list`` shows
+every user's jobs.
 """
 
 from __future__ import annotations
@@ -24,11 +25,17 @@ app = typer.Typer(no_args_is_help=True)
 out = Console(highlight=False)  # plain numbers: scripts read "Job 7 ..."
 
 
+def in_a_server(data_dir: Path | None) -> bool:
+    """Inside a user's server (its token, its user) rather than on the hub's machine
+    (the ``tkhub`` command's admin token, which is no user's)."""
+    url, token = os.environ.get("TKHUB_JOBS_URL"), os.environ.get("JUPYTERHUB_API_TOKEN")
+    return bool(url and token) and data_dir is None
+
+
 def connection(data_dir: Path | None) -> tuple[str, str]:
     """The jobs service's URL and a token: the server's own inside a server."""
-    url, token = os.environ.get("TKHUB_JOBS_URL"), os.environ.get("JUPYTERHUB_API_TOKEN")
-    if url and token and data_dir is None:
-        return url.rstrip("/"), token
+    if in_a_server(data_dir):
+        return os.environ["TKHUB_JOBS_URL"].rstrip("/"), os.environ["JUPYTERHUB_API_TOKEN"]
     settings = settings_from(data_dir)
     return settings.jobs_url, cli_token(settings)
 
@@ -74,6 +81,12 @@ def run(
     data_dir: DataDir = None,
 ) -> None:
     """Run a notebook as a job with the spawn page's choices; print its number."""
+    if user is None and not in_a_server(data_dir):
+        fail(
+            f"--user: whose notebook is {notebook}? On the hub's machine a job runs as a "
+            f"user, from their notebooks folder: tkhub jobs run {notebook} --user NAME",
+            2,
+        )
     try:
         parameters = dict(parse_parameter(p) for p in parameter or [])
     except ValueError as e:
@@ -93,9 +106,11 @@ def list_jobs(
     everyone: Annotated[bool, typer.Option("--all", help="Admins: every user's jobs.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Your jobs, newest first, with their state and queue position."""
+    """Your jobs, newest first, with their state and queue position; on the hub's
+    machine (the admin token, which has no jobs of its own), every user's."""
+    everyone = everyone or not in_a_server(data_dir)
     jobs = call(data_dir, "GET", "/jobs", params={"all": "true"} if everyone else {}).json()
-    table = Table(title=f"Jobs: {len(jobs)}")
+    table = Table(title=f"{'Jobs of every user' if everyone else 'Your jobs'}: {len(jobs)}")
     for column in ("#", "User", "Notebook", "State", "Environment", "GPU", "Duration"):
         table.add_column(column)
     for job in jobs:

@@ -18,32 +18,33 @@ class NotebookRefused(ValueError):
     """The notebook path cannot be a job's; ``str()`` says why, for the user."""
 
 
-def notebook_path(notebooks: Path, given: str) -> PurePosixPath:
+def notebook_path(notebooks: Path, given: str, whose: str = "your") -> PurePosixPath:
     """``given`` as a path relative to ``notebooks``, after every check (an absolute
-    path is accepted when it lies in ``notebooks``)."""
+    path is accepted when it lies in ``notebooks``). ``whose`` names the folder's
+    owner in a refusal ("your", or "alice's" when an admin names the user)."""
     text = given.strip()
     if not text or len(text) > MAX_PATH or "\0" in text:
-        raise NotebookRefused("notebook: give the path of a notebook in your notebooks folder")
+        raise NotebookRefused(f"notebook: give the path of a notebook in {whose} notebooks folder")
     if not text.endswith(".ipynb"):
         raise NotebookRefused(f"notebook: {given!r} is not a notebook (.ipynb)")
-    relative = _relative(notebooks, text)
+    relative = _relative(notebooks, text, whose)
     if any(part == ".." for part in relative.parts):
-        raise NotebookRefused(f"notebook: {given!r} leads outside your notebooks folder")
+        raise NotebookRefused(f"notebook: {given!r} leads outside {whose} notebooks folder")
     root = notebooks.resolve()
     target = (notebooks / relative).resolve()
     if not target.is_relative_to(root):
-        raise NotebookRefused(f"notebook: {given!r} leads outside your notebooks folder")
+        raise NotebookRefused(f"notebook: {given!r} leads outside {whose} notebooks folder")
     if not target.is_file():
-        raise NotebookRefused(f"notebook: {relative} does not exist in your notebooks folder")
+        raise NotebookRefused(f"notebook: {relative} does not exist in {whose} notebooks folder")
     return PurePosixPath(target.relative_to(root).as_posix())
 
 
-def _relative(notebooks: Path, text: str) -> PurePosixPath:
+def _relative(notebooks: Path, text: str, whose: str) -> PurePosixPath:
     if not text.startswith("/"):
         return PurePosixPath(text)
     path, root = PurePosixPath(os.path.normpath(text)), PurePosixPath(str(notebooks))
     if not path.is_relative_to(root):
-        raise NotebookRefused(f"notebook: {text!r} is not in your notebooks folder")
+        raise NotebookRefused(f"notebook: {text!r} is not in {whose} notebooks folder")
     return path.relative_to(root)
 
 

@@ -102,10 +102,17 @@ class JobsService:
         user = owner or who.name
         if owner and owner != who.name and not who.admin:
             raise JobRefused(403, "user: only admins submit jobs for other users")
+        whose = "your" if user == who.name else f"{user}'s"
         try:
-            notebook = notebook_path(self.runner.notebooks_dir(user), body.notebook)
+            notebook = notebook_path(self.runner.notebooks_dir(user), body.notebook, whose)
         except NotebookRefused as e:
-            raise JobRefused(400, str(e)) from e
+            hint = ""
+            if who.admin and owner is None:  # an admin's own folder is rarely the one meant
+                hint = (
+                    f" (the folder of {who.name}, who asked); to run a user's notebook, "
+                    "name the user: tkhub jobs run NOTEBOOK --user NAME, or ?user=NAME"
+                )
+            raise JobRefused(400, f"{e}{hint}") from e
         options = body.selection_options()
         groups = sorted(who.groups) if user == who.name else []
         try:

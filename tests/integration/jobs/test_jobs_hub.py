@@ -100,7 +100,12 @@ def test_the_cli_runs_a_job_for_a_user_and_lists_it(stack: Stack):
 
     refused = tkhub(hub, "jobs", "run", "../escape.ipynb", "--user", "alice")
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
-    assert "leads outside your notebooks folder (HTTP 400)" in refused.stderr + refused.stdout
+    assert "leads outside alice's notebooks folder (HTTP 400)" in refused.stderr + refused.stdout
+    listed = tkhub(hub, "jobs", "list")  # the admin token has no jobs: every user's shown
+    assert "Jobs of every user" in listed.stdout and "alice" in listed.stdout, listed.stdout
+    unnamed = tkhub(hub, "jobs", "run", "quick.ipynb")
+    assert unnamed.returncode == 2 and "Traceback" not in unnamed.stderr
+    assert "--user NAME" in unnamed.stderr + unnamed.stdout
 
 
 def test_a_cell_that_raises_fails_the_job_naming_the_cell(stack: Stack):

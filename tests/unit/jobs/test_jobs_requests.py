@@ -55,6 +55,11 @@ def test_paths_out_of_the_folder_are_refused(notebooks: Path, given: str, said: 
     assert said in str(refused.value)
 
 
+def test_an_admin_naming_a_user_is_told_whose_folder_was_searched(notebooks: Path):
+    with pytest.raises(NotebookRefused, match="missing.ipynb does not exist in alice's notebooks"):
+        notebook_path(notebooks, "missing.ipynb", "alice's")
+
+
 def test_output_and_log_sit_next_to_the_notebook():
     out, log = run_files(PurePosixPath("deep/train.ipynb"), 12)
     assert (str(out), str(log)) == ("deep/train.run-12.ipynb", "deep/train.run-12.log")
