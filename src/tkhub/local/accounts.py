@@ -51,10 +51,13 @@ class AccountNotOurs(AccountError):
     """The account exists but another install, or a person, made it."""
 
 
+MARKER_PREFIX = "tkhub "
+
+
 def install_marker(data_dir: Path) -> str:
     """The comment field of the accounts this install makes: ``tkhub <data dir>``."""
     # ':' separates passwd fields; a data dir is a path, so nothing else needs escaping.
-    return "tkhub " + os.path.realpath(data_dir).replace(":", "%3A")
+    return MARKER_PREFIX + os.path.realpath(data_dir).replace(":", "%3A")
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,17 @@ def _check_owner(entry: pwd.struct_passwd, home: Path, marker: str) -> pwd.struc
         # inside this data directory says whose it is.
         _run(["usermod", "--comment", marker, entry.pw_name])
         return pwd.getpwnam(entry.pw_name)
+    name, comment = entry.pw_name, entry.pw_gecos
+    if comment.startswith(MARKER_PREFIX):
+        whose = f"the tkhub install at {comment.removeprefix(MARKER_PREFIX)} made it"
+    else:
+        whose = f"its comment is {comment or 'empty'!r}, its home {entry.pw_dir}"
     raise AccountNotOurs(
-        f"the system account {entry.pw_name} exists but this tkhub install did not "
-        f"create it (its comment is {entry.pw_gecos or 'empty'!r}, its home "
-        f"{entry.pw_dir}); tkhub does not take over accounts: remove or rename it, "
-        "or give this install another account prefix"
+        f"the system account {name} exists but this tkhub install did not create it "
+        f"({whose}); tkhub does not take over accounts. Either give this install a "
+        "prefix of its own (account_prefix: lab- in its tkhub.yaml, or "
+        f"TKHUB_ACCOUNT_PREFIX) and restart it, or, if {name} is a leftover nobody "
+        f"uses, remove it (userdel {name}) and start again"
     )
 
 

@@ -85,8 +85,11 @@ def test_an_account_of_another_install_is_refused_and_left_as_it_is(
     theirs = ensure_account(name, tmp_path / "their-home", marker)
     ours = install_marker(tmp_path / "another-data")
 
-    with pytest.raises(AccountNotOurs, match="this tkhub install did not create it"):
+    with pytest.raises(AccountNotOurs, match="this tkhub install did not create it") as refused:
         ensure_account(name, tmp_path / "our-home", ours)
+    said = str(refused.value)  # whose it is, and the two ways out
+    assert f"the tkhub install at {marker.removeprefix('tkhub ')} made it" in said
+    assert "account_prefix: lab-" in said and f"userdel {name}" in said
     with pytest.raises(AccountNotOurs):
         remove_account(name, ours)
     entry = pwd.getpwnam(name)
