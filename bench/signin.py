@@ -31,7 +31,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
-from hubproc import free_port, hub_base_config, terminate  # noqa: E402
+from hubproc import free_port, hub_base_config, terminate, wait_for  # noqa: E402
 
 from tkhub.local.password_auth import UserStore  # noqa: E402
 
@@ -88,18 +88,8 @@ class Hub:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.hub_port}/hub"
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.url}/api/", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit(f"the hub did not start:\n{self.log.read_text()[-3000:]}")
+    def wait_ready(self) -> None:
+        wait_for(f"{self.url}/api/", self.proc, self.log)
 
     def stop(self) -> None:
         terminate(self.proc)
