@@ -153,7 +153,6 @@ class TkKubeSpawner(TkSpawnerMixin, KubeSpawner):
         self.image = entry.image
         if self.examples_image:  # the hub image: it carries tkhub
             self._add_tools(self.examples_image)
-        if self.examples_image:
             self.init_containers = [
                 *self.init_containers,
                 examples_init_container(self.examples_image, examples_folder(entry.examples)),
