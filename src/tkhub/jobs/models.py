@@ -49,6 +49,9 @@ class Job(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     gpus: Mapped[list[str]] = mapped_column(JSON, default=list)
     runner_ref: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # pid, Job name
+    # where the run was placed; "" until a scheduler has placed it (GPU jobs queued
+    # behind it wait for that, so the order survives a restart of the service)
+    node: Mapped[str] = mapped_column(String(253), default="")
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

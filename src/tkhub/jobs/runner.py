@@ -17,11 +17,20 @@ from tkhub.selection import Selection
 class Started:
     gpus: list[str] = field(default_factory=list)
     ref: dict[str, Any] = field(default_factory=dict)  # what finds the run again
+    node: str = ""  # where it runs, when known at once (a scheduler may place it later)
 
 
 @dataclass(frozen=True)
 class Waiting:
     reason: str  # shown to the user: "waiting for a free GPU"
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """The run lost its GPUs before it began (another workload took them between the
+    check and the placement): it goes back to its place in the queue."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,17 @@ def waiting_for(placement: Placement) -> str:
 class Runner(ABC):
     """One mode's way to run jobs. Every method is safe to call again after a restart."""
 
+    @property
+    def places_later(self) -> bool:
+        """Whether a started run's GPUs show as taken only once a scheduler places it
+        (a cluster without Kueue): until then the service starts no other GPU job, which
+        would find the same GPUs free and race it for them."""
+        return False
+
+    def placed_on(self, job: Job) -> str | None:
+        """The node the run was placed on, once the last ``poll`` saw it; else None."""
+        return None
+
     @abstractmethod
     async def inventory(self) -> Inventory:
         """GPUs that exist, as if all were free: what a job may ask for and wait for."""
@@ -73,8 +93,9 @@ class Runner(ABC):
         """Start the run now, or say why it waits (no free GPU)."""
 
     @abstractmethod
-    async def poll(self, job: Job) -> Outcome | None:
-        """The run's outcome once it has ended, else None."""
+    async def poll(self, job: Job) -> Outcome | Requeue | None:
+        """The run's outcome once it has ended, ``Requeue`` when it lost its GPUs before
+        it began, else None."""
 
     def running_since(self, job: Job) -> datetime | None:
         """When the run really began, from which its time limit counts; None while a

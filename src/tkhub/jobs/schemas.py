@@ -62,6 +62,7 @@ class JobPublic(BaseModel):
     failed_cell: int | None = None
     error: str = ""
     gpus: list[str] = Field(default_factory=list)
+    node: str = ""  # the cluster node its pod was placed on ("" until then, and locally)
     created: datetime
     started: datetime | None = None
     finished: datetime | None = None

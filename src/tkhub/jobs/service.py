@@ -2,8 +2,12 @@
 
 Submits are validated with the spawn page's parser against GPUs that exist (all as
 if free), so a job may ask for a GPU that is busy now: it waits in the queue, in
-submit order, and the runner starts it when the GPU frees. ``tick`` moves every job
-along; the app calls it every half second and after each submit or cancel.
+submit order, and the runner starts it when the GPU frees. The parsed selection is
+kept in the job's row (environment, placement, count, size) and read back from there,
+never parsed again. The queue is the table itself: its order, and which started GPU
+jobs a scheduler has not placed yet, survive a restart of the service. ``tick``
+moves every job along; the app calls it every half second and after each submit or
+cancel.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from tkhub.catalog.client import CatalogClient
 from tkhub.catalog.schemas import ImagePublic
 from tkhub.errors import TkhubError
-from tkhub.gpu.model import Inventory
+from tkhub.gpu.model import Inventory, Placement
 from tkhub.jobs.models import ACTIVE, CANCELLED, FAILED, QUEUED, RUNNING, Job, as_utc
 from tkhub.jobs.paths import NotebookRefused, notebook_path, run_files
-from tkhub.jobs.runner import Outcome, Runner, Started
+from tkhub.jobs.runner import Outcome, Requeue, Runner, Started, waiting_for
 from tkhub.jobs.schemas import JobPublic, JobSubmit
 from tkhub.selection import (
     Selection,
     SelectionError,
     normalize_params,
     parse_selection,
+    recheck_placement,
     spawn_choices,
 )
 
@@ -47,6 +52,23 @@ def catalog_reader(url: str, token: str, timeout: float) -> CatalogReader:
             return await c.list_images()
 
     return read
+
+
+def stored_selection(job: Job, entries: Sequence[ImagePublic]) -> Selection:
+    """The selection parsed at submit, read back from the job's row, with its
+    environment's entry as the catalog has it now (its current digest). Only the
+    environment can have gone since: removed, or kept from the submitter's groups."""
+    saved = job.options or {}
+    entry = next((e for e in entries if e.name == job.environment), None)
+    if entry is None:
+        raise SelectionError("image", f"the environment {job.environment!r} was removed")
+    groups, admin = set(saved.get("groups", [])), bool(saved.get("admin", False))
+    if not entry.visible_to(groups, admin=admin):
+        raise SelectionError("image", f"{entry.title} is no longer available to your groups")
+    placement = Placement.from_key(job.placement, job.count or 1)
+    if placement is None:  # rows are written from a parsed placement's key
+        raise SelectionError("gpu", f"the stored placement {job.placement!r} is not a key")
+    return Selection(entry, placement, job.size)
 
 
 @dataclass(frozen=True)
@@ -90,11 +112,11 @@ class JobsService:
         return entries, await self.runner.inventory()
 
     async def selection(
-        self, options: dict[str, Any], groups: Sequence[str], admin: bool,
-        offer: Offer | None = None,
-    ) -> Selection:  # fmt: skip
-        """The spawn page's parser on the job's options; ``SelectionError`` as it says."""
-        entries, inventory = offer or await self.offer()
+        self, options: dict[str, Any], groups: Sequence[str], admin: bool
+    ) -> Selection:
+        """The spawn page's parser on a submit's options (the one parse of a job's
+        selection); ``SelectionError`` as it says."""
+        entries, inventory = await self.offer()
         choices = spawn_choices(entries, inventory, user_groups=groups, admin=admin)
         return parse_selection(normalize_params(options, strict=True), choices)
 
@@ -115,8 +137,9 @@ class JobsService:
             raise JobRefused(400, f"{e}{hint}") from e
         options = body.selection_options()
         groups = sorted(who.groups) if user == who.name else []
+        admin = who.admin and user == who.name
         try:
-            chosen = await self.selection(options, groups, who.admin and user == who.name)
+            chosen = await self.selection(options, groups, admin)
         except SelectionError as e:
             raise JobRefused(403 if e.forbidden else 400, str(e)) from e
         problem = self.runner.unusable(chosen)
@@ -128,7 +151,8 @@ class JobsService:
                 environment=chosen.image.name, placement=chosen.placement.key,
                 count=chosen.placement.count if chosen.placement.uses_gpu else 0,
                 size=chosen.size, parameters=body.parameters, time_limit=body.time_limit,
-                options={"selection": options, "groups": groups}, reason="queued",
+                options={"selection": options, "groups": groups, "admin": admin},
+                reason="queued",
             )  # fmt: skip
             session.add(job)
             session.flush()
@@ -218,9 +242,18 @@ class JobsService:
             self._finish(job.id, Outcome(CANCELLED, job.reason or "cancelled"))
             return
         outcome = await self.runner.poll(job)
+        if isinstance(outcome, Requeue):
+            await self.runner.stop(job)
+            self._update(job.id, state=QUEUED, started=None, gpus=[], runner_ref={}, node="",
+                         reason=f"back in the queue: {outcome.reason}")  # fmt: skip
+            log.info("job %s back in the queue: %s", job.id, outcome.reason)
+            return
         if outcome is not None:
             self._finish(job.id, outcome)
             return
+        node = self.runner.placed_on(job)
+        if node and node != job.node:
+            self._update(job.id, node=node)
         # the limit counts from when the run began: not while Kueue still holds the Job
         started = self.runner.running_since(job)
         if started is not None and (now() - started).total_seconds() > job.time_limit:
@@ -231,21 +264,32 @@ class JobsService:
         if isinstance(offer, JobRefused):  # the catalog does not answer
             self._update(job.id, reason=f"waiting: {offer.message}")
             return
-        saved = job.options or {}
+        entries, inventory = offer
         try:
-            chosen = await self.selection(
-                saved.get("selection", {}), saved.get("groups", []), False, offer
-            )
-        except SelectionError as e:  # the environment went away while the job waited
+            chosen = recheck_placement(stored_selection(job, entries), inventory)
+        except SelectionError as e:  # its environment or its GPUs went away while it waited
             self._finish(job.id, Outcome(FAILED, str(e)))
             return
-        result = await self.runner.start(job, chosen, list(saved.get("groups", [])))
+        if chosen.placement.uses_gpu and self.runner.places_later and self._unplaced(job.id):
+            self._update(job.id, reason=waiting_for(chosen.placement))
+            return
+        groups = list((job.options or {}).get("groups", []))
+        result = await self.runner.start(job, chosen, groups)
         if isinstance(result, Started):
             self._update(job.id, state=RUNNING, started=now(), gpus=result.gpus,
-                         runner_ref=result.ref, reason="running")  # fmt: skip
+                         runner_ref=result.ref, node=result.node, reason="running")  # fmt: skip
             log.info("job %s started, GPUs %s", job.id, ",".join(result.gpus) or "none")
         else:
             self._update(job.id, reason=result.reason)
+
+    def _unplaced(self, job_id: int) -> list[int]:
+        """Other GPU jobs started but not yet placed by the scheduler: their GPUs do not
+        show as taken yet, so a GPU job started now would race them for the same GPUs."""
+        with self.sessions() as session:
+            return list(session.scalars(
+                select(Job.id).where(Job.state == RUNNING, Job.count > 0, Job.node == "",
+                                     Job.id != job_id)
+            ))  # fmt: skip
 
     def _update(self, job_id: int, **values: Any) -> None:
         with self.sessions() as session, session.begin():

@@ -3,10 +3,12 @@
 A job asking for GPUs waits in the jobs service's queue (its position shown) until
 the inventory has them free; then its Job is created, and the next GPU job waits
 until the scheduler has placed this one's pod (before that, its GPUs do not show
-as taken). With a Kueue queue configured,
-Kueue does the waiting instead. A pod that cannot pull its image ends the job at
-once, one the scheduler cannot place for lack of GPUs after a short grace, both with
-the reason in the words a server's spawn uses. The run reports its result in the
+as taken; the service keeps which are placed in its table). With a Kueue queue
+configured, Kueue does the waiting instead. A pod that cannot pull its image ends
+the job at once. A pod the scheduler cannot place for lack of GPUs after a short
+grace lost a race (a server took the GPUs after the check): its Job is deleted and
+the job goes back to its place in the queue. Any other reason ends the job, in the
+words a server's spawn uses. The run reports its result in the
 container's termination message; a container the kernel's memory killed says so.
 """
 
@@ -28,19 +30,21 @@ from traitlets.config import Config
 from tkhub.gpu.model import Inventory
 from tkhub.jobs.models import FAILED, Job
 from tkhub.jobs.paths import read_tail
-from tkhub.jobs.runner import Outcome, Runner, Started, Waiting, outcome_from_result, waiting_for
+from tkhub.jobs.runner import (
+    Outcome,
+    Requeue,
+    Runner,
+    Started,
+    Waiting,
+    outcome_from_result,
+    waiting_for,
+)
 from tkhub.kube import kueue
 from tkhub.kube.inventory import load_client_config, read_inventory
 from tkhub.kube.jobs import job_manifest, job_spawner, server_pod
 from tkhub.kube.names import Names
-from tkhub.kube.podstatus import start_failure, unschedulable_seen
-from tkhub.selection import (
-    Selection,
-    SelectionError,
-    normalize_params,
-    parse_selection,
-    spawn_choices,
-)
+from tkhub.kube.podstatus import gpu_shortage, start_failure, unschedulable_seen
+from tkhub.selection import Selection, SelectionError, recheck_placement
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0  # a running Job's pod is read at most this often (API calls)
@@ -72,9 +76,7 @@ class KubeRunner(Runner):
         self._api: client.ApiClient | None = None
         self._polled: dict[int, float] = {}
         self._shortage_since: dict[int, float] = {}
-        # GPU jobs whose pod the scheduler has not placed yet: until it has, their GPUs
-        # do not show as taken, so no other GPU job is started (it would find none)
-        self._unplaced: set[int] = set()
+        self._nodes: dict[int, str] = {}  # the node each job's pod was placed on
         self._live: tuple[float, Inventory] | None = None  # one read serves a tick
         # with a Kueue queue: jobs it still holds (their position), and when each began
         self._held: dict[int, int] = {}
@@ -100,6 +102,13 @@ class KubeRunner(Runner):
     def notebooks_dir(self, user: str) -> Path:
         return self.notebooks_root / safe_slug(user, max_length=SLUG_LENGTH)
 
+    @property
+    def places_later(self) -> bool:
+        return not self.queue  # with Kueue, Kueue orders and admits GPU jobs
+
+    def placed_on(self, job: Job) -> str | None:
+        return self._nodes.get(job.id)
+
     def unusable(self, selection: Selection) -> str | None:
         entry = selection.image
         if entry.kind != "oci" or not entry.image:
@@ -115,10 +124,8 @@ class KubeRunner(Runner):
             # Kueue orders waiting Workloads by creationTimestamp, which has whole-second
             # resolution: two Jobs handed over in one second have no defined order.
             return Waiting(f"handing over to the Kueue queue {self.queue}")
-        if gpu and self._unplaced - {job.id}:
-            return Waiting(waiting_for(selection.placement))
         live = await self._live_inventory()
-        if gpu and not _fits(job, selection, live):
+        if gpu and not _fits(selection, live):
             return Waiting(waiting_for(selection.placement))
         spawner = job_spawner(self.spawner_config, job.user, groups, self.hub_api_url)
         pod = await server_pod(spawner, selection, all_free(live))
@@ -132,14 +139,19 @@ class KubeRunner(Runner):
         except ApiException as e:
             if e.status != 409:  # 409: created before a restart; it is this job's
                 raise
+            if await self._being_deleted(batch, job):  # the attempt before a requeue
+                return Waiting("waiting for its previous Kubernetes Job to be removed")
         self._live = None  # its pod will take GPUs
         self._handed_over = int(time.time())
-        if gpu:
-            self._unplaced.add(job.id)
         limits = manifest["spec"]["template"]["spec"]["containers"][0]["resources"]
         gpus = [f"{k} x {v}" for k, v in (limits.get("limits") or {}).items() if "nvidia" in k]
         log.info("job %s: Job %s created", job.id, self.names.job(job.id))
         return Started(gpus, {"job": self.names.job(job.id)})
+
+    async def _being_deleted(self, batch: client.BatchV1Api, job: Job) -> bool:
+        found = await self._json(batch.read_namespaced_job, self.names.job(job.id),
+                                 self.names.namespace)  # fmt: skip
+        return found is None or bool((found.get("metadata") or {}).get("deletionTimestamp"))
 
     # --- follow -----------------------------------------------------------------------
 
@@ -169,25 +181,30 @@ class KubeRunner(Runner):
         self._held.pop(job.id, None)
         if begun := (found.get("status") or {}).get("startTime"):
             self._began[job.id] = datetime.fromisoformat(begun.replace("Z", "+00:00"))
+        # this Job's pods only: a requeued job's earlier Job (same name) may leave some
+        uid = (found.get("metadata") or {}).get("uid", "")
         pods = await self._json(client.CoreV1Api(api).list_namespaced_pod, ns,
-                                label_selector=f"job-name={name}")  # fmt: skip
+                                label_selector=f"controller-uid={uid}")  # fmt: skip
         items = (pods or {}).get("items") or []
         pod = items[-1] if items else None
         if pod is not None and (pod.get("spec") or {}).get("nodeName"):
-            self._unplaced.discard(job.id)
+            self._nodes[job.id] = pod["spec"]["nodeName"]
         ended, refused = _ended(pod), _job_failed(found)
         # a pod killed for the deadline reports no result: the Job says why
         outcome = refused if refused and (ended is None or not ended.error) else ended
         if outcome is None and pod is not None:
             outcome = await self._doomed(job, pod)
+        if isinstance(outcome, Requeue):
+            return outcome  # the service stops this attempt and queues the job again
         if outcome is not None:
             if outcome.state == FAILED and ended is None:
                 await self.stop(job)
             self._forget(job.id)
         return outcome
 
-    async def _doomed(self, job: Job, pod: dict[str, Any]) -> Outcome | None:
-        """A pod that will not start: a pull failure, or GPUs no node has for too long."""
+    async def _doomed(self, job: Job, pod: dict[str, Any]) -> Outcome | Requeue | None:
+        """A pod that will not start: a pull failure, or no node for it for too long —
+        for GPUs alone, a lost race (the check saw them free), so back to the queue."""
         phase = (pod.get("status") or {}).get("phase")
         if phase != "Pending":
             return None
@@ -208,6 +225,10 @@ class KubeRunner(Runner):
         )  # fmt: skip
         if failure is None:
             return None
+        if self.places_later and failure.reason == "FailedScheduling" and \
+                gpu_shortage(failure.detail):  # fmt: skip
+            log.info("job %s: lost its GPUs before its pod was placed: %s", job.id, failure.detail)
+            return Requeue("another workload took its GPUs before its pod was placed")
         log.warning("job %s: %s: %s", job.id, failure.reason, failure.detail)
         return Outcome(FAILED, failure.user_message[:500], failure.detail[:4000])
 
@@ -236,7 +257,7 @@ class KubeRunner(Runner):
         self._began.pop(job_id, None)
         self._polled.pop(job_id, None)
         self._shortage_since.pop(job_id, None)
-        self._unplaced.discard(job_id)
+        self._nodes.pop(job_id, None)
 
     async def stop(self, job: Job) -> None:
         batch = client.BatchV1Api(await self.api())
@@ -257,12 +278,10 @@ class KubeRunner(Runner):
             await self._api.close()
 
 
-def _fits(job: Job, selection: Selection, live: Inventory) -> bool:
+def _fits(selection: Selection, live: Inventory) -> bool:
     """Whether the GPUs the job asks for are free now (the spawn page's own check)."""
-    options = normalize_params((job.options or {}).get("selection", {}), strict=True)
-    choices = spawn_choices([selection.image], live, admin=True)
     try:
-        parse_selection(options, choices)
+        recheck_placement(selection, live)
     except SelectionError:
         return False
     return True

@@ -48,7 +48,7 @@ def _pull_failure(pod: Mapping[str, Any]) -> StartFailure | None:
     return None
 
 
-def _gpu_shortage(message: str) -> bool:
+def gpu_shortage(message: str) -> bool:
     """``0/3 nodes are available: 3 Insufficient nvidia.com/gpu.`` and MIG resources."""
     return any(
         is_gpu_resource(word.rstrip(".,;"))
@@ -96,7 +96,7 @@ def start_failure(
     message = _scheduling_message(pod, list(events))
     if not message or unschedulable_for < grace:
         return None
-    if _gpu_shortage(message):
+    if gpu_shortage(message):
         words = (
             f"No node in the cluster can give this {what} the GPUs it asks for right now "
             f"(Kubernetes: FailedScheduling: {message}). Choose another GPU placement or "

@@ -94,6 +94,8 @@ class LocalRunner(Runner):
         except Exception:
             self.ledger.release(job_key(job.id))
             raise
+        if created is not None:
+            self.ledger.bind(job_key(job.id), pid, created)
         return Started([d.uuid for d in devices], {"pid": pid, "created": created})
 
     def _account(self, user: str) -> tuple[str, int | None, int | None]:
@@ -125,7 +127,7 @@ class LocalRunner(Runner):
 
     def _launch(
         self, job: Job, selection: Selection, devices: Any, groups: list[str]
-    ) -> tuple[int, float]:
+    ) -> tuple[int, float | None]:
         account, uid, gid = self._account(job.user)
         notebooks = self.notebooks_dir(job.user)
         work = self.job_dir(job.id)
@@ -233,12 +235,3 @@ def _terminate_tree(proc: psutil.Process) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=STOP_GRACE_SECONDS)
-
-
-def live_job_keys(running: list[dict[str, Any]]) -> set[str]:
-    """Ledger keys of jobs whose process still runs (``tkhub up`` keeps their GPUs)."""
-    return {
-        job_key(int(ref["id"]))
-        for ref in running
-        if ref.get("created") is not None and is_same_process(ref.get("pid"), ref["created"])
-    }

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,8 @@ from tkhub.files import write_atomic
 from tkhub.local import datadir_lock
 from tkhub.local.accounts import running_as_root, unreachable_part
 from tkhub.local.hub_config import prepare_data_dir, proxy_command
-from tkhub.local.jobs_runner import live_job_keys
 from tkhub.local.ledger import ledger_for
 from tkhub.local.password_auth import UserStore, generate_password, users_file
-from tkhub.local.processes import is_same_process
 from tkhub.local.signin import SigninError, check_signin, save_signin
 from tkhub.services import secret_file_problem
 from tkhub.settings import Settings
@@ -102,49 +99,10 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def live_server_keys(hub_db: Path) -> set[str]:
-    """``user/server`` of servers whose recorded process still runs (hub DB, read-only)."""
-    if not hub_db.exists():
-        return set()
-    try:
-        with sqlite3.connect(f"file:{hub_db}?mode=ro", uri=True) as db:
-            rows = db.execute(
-                "SELECT users.name, spawners.name, spawners.state "
-                "FROM spawners JOIN users ON spawners.user_id = users.id"
-            ).fetchall()
-    except sqlite3.Error:
-        return set()
-    live = set()
-    for user, server, state in rows:
-        recorded = json.loads(state) if state else {}
-        if is_same_process(recorded.get("pid"), recorded.get("pid_started")):
-            live.add(f"{user}/{server or ''}")
-    return live
-
-
-def running_jobs(settings: Settings) -> list[dict[str, Any]]:
-    """``{"id", "pid", "created"}`` of jobs recorded as running (jobs database, read only)."""
-    url = settings.jobs_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        return []
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from tkhub.jobs import db
-    from tkhub.jobs.models import RUNNING, Job
-
-    try:
-        with db.session_factory(db.make_engine(url))() as session:
-            rows = session.scalars(select(Job).where(Job.state == RUNNING))
-            return [{"id": job.id, **job.runner_ref} for job in rows]
-    except SQLAlchemyError:
-        return []  # no tables yet
-
-
 def reconcile_gpus(settings: Settings) -> list[str]:
-    """Free GPUs still booked for servers and jobs that are gone; returns those."""
-    live = live_server_keys(settings.state_dir / "jupyterhub.sqlite")
-    return ledger_for(settings).reconcile(live | live_job_keys(running_jobs(settings)))
+    """Free GPUs still booked for servers and jobs whose process is gone; returns those.
+    Run before the hub starts, so nothing allocates meanwhile."""
+    return ledger_for(settings).reconcile()
 
 
 def hub_environment(settings: Settings, overrides: dict[str, Any]) -> dict[str, str]:

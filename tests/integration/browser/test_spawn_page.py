@@ -4,11 +4,13 @@ launch links (good and bad) and moving a server to another GPU with its files.""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from browser_hub import VENV_PYTHON, PageHub, sign_in
 
@@ -216,6 +218,10 @@ async def test_a_gpu_taken_after_the_check_is_refused_by_the_ledger(page_hub):
             if (page_hub.api("GET", "/users/admin").json()["servers"].get("") or {}).get("ready"):
                 break
             time.sleep(0.2)
+        # the ledger ties the hold to the server's process: how `tkhub up` knows it alive
+        bound = json.loads((page_hub.data_dir / "state" / "gpu-ledger.json").read_text())
+        pid, started = bound["processes"]["admin/"]
+        assert psutil.Process(pid).create_time() == pytest.approx(started, abs=0.5)
         taken = page_hub.api(
             "POST", "/users/alice/server", json={"image": "pytorch", "gpu": "device:0"}
         )

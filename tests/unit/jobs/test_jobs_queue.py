@@ -156,6 +156,64 @@ async def test_a_gpu_that_does_not_exist_is_refused_with_the_spawn_pages_words(
     assert service.visible(ALICE) == []  # nothing recorded
 
 
+async def test_a_jobs_selection_is_parsed_once_and_read_back_from_its_row(
+    service: JobsService, fake_nvml, monkeypatch
+):
+    """Parsed at submit; the start reads the row (a bare device index stored as its
+    key), never the submitted options again."""
+    import tkhub.jobs.service as service_module
+
+    fake_nvml(gpus(2))
+    parses: list[object] = []
+    parse = service_module.parse_selection
+    monkeypatch.setattr(service_module, "parse_selection",
+                        lambda *a: parses.append(a) or parse(*a))  # fmt: skip
+    job_id = await submit(service, gpu="1", size="half")
+    stored = service.one(ALICE, job_id)
+    assert (stored.placement, stored.count, stored.size) == ("device:1", 1, "half")
+    for _ in range(3):
+        await service.tick()
+    assert service.one(ALICE, job_id).gpus == ["GPU-1"]
+    assert len(parses) == 1
+
+
+async def test_an_admins_job_on_an_environment_of_other_groups_runs(tmp_path: Path, fake_nvml):
+    """Admins see every environment at submit; the start must not judge them as a user."""
+    fake_nvml([])
+    team_only = ENTRY.model_copy(update={"allowed_groups": ["gpu-team"]})
+    service = make_service(tmp_path)
+
+    async def catalog() -> list[ImagePublic]:
+        return [team_only]
+
+    service.catalog = catalog
+    admin = Requester("alice", admin=True, groups=frozenset())
+    try:
+        job = await service.submit(admin, JobSubmit(notebook="train.ipynb"))
+        await service.tick()
+        assert service.one(admin, job.id).state == "running", service.one(admin, job.id)
+    finally:
+        end_runs(service)
+
+
+async def test_a_queued_job_whose_environment_was_removed_fails_saying_so(
+    service: JobsService, fake_nvml
+):
+    fake_nvml(gpus(1))
+    service.runner.ledger.allocate("alice/", Placement("auto", count=1), local_inventory())
+    job_id = await submit(service, gpu="auto")
+    await service.tick()
+    assert service.one(ALICE, job_id).state == "queued"
+
+    async def emptied() -> list[ImagePublic]:
+        return []
+
+    service.catalog = emptied
+    await service.tick()
+    ended = service.one(ALICE, job_id)
+    assert ended.state == "failed" and ended.reason == "image: the environment 'py' was removed"
+
+
 async def test_a_job_past_its_time_limit_is_stopped_and_failed(service: JobsService, fake_nvml):
     fake_nvml([])
     job_id = await submit(service, time_limit=1)
@@ -220,25 +278,23 @@ async def test_jobs_and_servers_never_share_an_exclusive_gpu(
         end_runs(service)
 
 
-def test_tkhub_up_keeps_the_gpus_of_jobs_still_running(tmp_path: Path, fake_nvml):
-    """A restarted ``tkhub up`` frees what dead servers and jobs held, never a live job's."""
+async def test_tkhub_up_keeps_the_gpus_of_jobs_still_running(tmp_path: Path, fake_nvml):
+    """A restarted ``tkhub up`` frees what dead servers and jobs held, never a live job's:
+    the runner binds a job's GPUs to its process when it starts it."""
     from tkhub.local.up import reconcile_gpus
 
     fake_nvml(gpus(3))
-    settings_ = Settings(data_dir=tmp_path)
-    engine = db.make_engine(settings_.jobs_database_url)
-    db.upgrade(engine)
-    me = psutil.Process()
-    with db.session_factory(engine)() as session, session.begin():
-        for pid, created in ((me.pid, me.create_time()), (me.pid, me.create_time() - 60)):
-            session.add(Job(user="alice", notebook="a.ipynb", output="", log="",
-                            environment="py", placement="auto", time_limit=60, state="running",
-                            runner_ref={"pid": pid, "created": created}))  # fmt: skip
-    ledger = SleepingRunner(settings_).ledger
-    for key in (job_key(1), job_key(2), "gone/"):
-        ledger.allocate(key, Placement("auto", count=1), local_inventory())
-
-    dropped = reconcile_gpus(settings_)
-
-    assert dropped == ["gone/", job_key(2)]  # job 2's pid is another process by now
-    assert list(ledger.holders().values()) == [(job_key(1),)]
+    service = make_service(tmp_path)
+    ledger = service.runner.ledger
+    try:
+        first, second = [await submit(service, gpu="auto") for _ in range(2)]
+        await service.tick()
+        ledger.allocate("gone/", Placement("auto", count=1), local_inventory())
+        died = service.runner._children.pop(_pid(service, second))
+        died.kill()
+        died.wait()
+        dropped = reconcile_gpus(Settings(data_dir=tmp_path))
+    finally:
+        end_runs(service)
+    assert dropped == ["gone/", job_key(second)]
+    assert list(ledger.holders().values()) == [(job_key(first),)]

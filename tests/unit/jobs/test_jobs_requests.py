@@ -106,4 +106,21 @@ def test_the_jobs_tables_share_a_database_with_the_catalog(tmp_path: Path):
     assert {"tkhub_jobs", "tkhub_jobs_alembic_version", "alembic_version"} <= tables
     with engine.connect() as connection:
         version = connection.exec_driver_sql("SELECT version_num FROM tkhub_jobs_alembic_version")
-        assert [row[0] for row in version] == ["jobs_0001"]
+        assert [row[0] for row in version] == ["jobs_0002"]
+
+
+def test_a_database_of_the_first_release_keeps_its_jobs_when_upgraded(tmp_path: Path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'jobs.sqlite'}")
+    db.upgrade(engine, "jobs_0001")
+    with engine.begin() as connection:  # a job running when the service was upgraded
+        connection.exec_driver_sql(
+            "INSERT INTO tkhub_jobs (user, notebook, output, log, environment, placement,"
+            " count, size, options, parameters, time_limit, state, reason, error, gpus,"
+            " runner_ref, created, cancel_requested) VALUES ('alice', 'a.ipynb',"
+            " 'a.run-1.ipynb', 'a.run-1.log', 'py', 'auto', 1, 'full', '{}', '{}', 60,"
+            " 'running', '', '', '[]', '{}', '2026-12-01 10:00:00', 0)"
+        )
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        rows = list(connection.exec_driver_sql("SELECT user, state, node FROM tkhub_jobs"))
+    assert rows == [("alice", "running", "")]  # placed: known at its next poll

@@ -66,12 +66,25 @@ def test_reallocating_same_server_replaces_its_hold(tmp_path):
 
 def test_reconcile_after_restart(tmp_path):
     path = tmp_path / "l.json"
-    GpuLedger(path).allocate("alive/", AUTO, machine())
-    GpuLedger(path).allocate("dead/", AUTO, machine())
+    for key, pid in (("alive/", 10), ("dead/", 20), ("never-started/", None)):
+        GpuLedger(path).allocate(key, AUTO, machine(3))
+        if pid is not None:
+            GpuLedger(path).bind(key, pid, 1000.0)
     restarted = GpuLedger(path)  # a new hub process reads the same file
-    assert restarted.reconcile(["alive/"]) == ["dead/"]
+    assert restarted.reconcile(lambda pid, started: (pid, started) == (10, 1000.0)) == [
+        "dead/", "never-started/"]  # fmt: skip
     assert list(restarted.holders().values()) == [("alive/",)]
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_release_forgets_the_process_and_a_bind_needs_a_hold(tmp_path):
+    ledger = GpuLedger(tmp_path / "l.json")
+    ledger.bind("nothing/", 10, 1.0)  # holds no GPU: nothing to tie
+    ledger.allocate("a/", AUTO, machine())
+    ledger.bind("a/", 10, 1.0)
+    ledger.release("a/")
+    ledger.allocate("a/", AUTO, machine())  # a new start, not yet bound
+    assert ledger.reconcile(lambda pid, started: True) == ["a/"]
 
 
 def _spawn_many(path: str, prefix: str, rounds: int, out) -> None:
@@ -129,6 +142,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         assert len(got) == count <= free
         self.model[key] = tuple(d.uuid for d in got)
+        self.ledgers[1 - which].bind(key, ord(server), 0.0)  # its process: the letter
 
     @rule(server=st.sampled_from("abcdef"), which=st.integers(0, 1))
     def release(self, server: str, which: int) -> None:
@@ -137,7 +151,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(live=st.sets(st.sampled_from("abcdef")))
     def reconcile(self, live: set[str]) -> None:
-        self.ledgers[0].reconcile({f"{s}/" for s in live})
+        self.ledgers[0].reconcile(lambda pid, _started: chr(pid) in live)
         self.model = {k: v for k, v in self.model.items() if k[0] in live}
 
     @invariant()

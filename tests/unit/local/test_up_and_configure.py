@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -99,36 +97,23 @@ def test_busy_port_is_one_clear_line(settings):
             up.check_ports(settings.model_copy(update={"port": busy}))
 
 
-def _hub_db(path: Path, rows: list[tuple[str, str, dict]]) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
-        db.execute(
-            "CREATE TABLE spawners (id INTEGER PRIMARY KEY, user_id INT, name TEXT, state TEXT)"
-        )
-        for i, (user, server, state) in enumerate(rows, start=1):
-            db.execute("INSERT INTO users VALUES (?, ?)", (i, user))
-            db.execute(
-                "INSERT INTO spawners VALUES (?, ?, ?, ?)", (i, i, server, json.dumps(state))
-            )
-
-
 def test_restart_frees_gpus_of_servers_that_died(settings, fake_gpu_inventory):
+    """From the ledger alone: never the hub's database (a private schema)."""
     settings.state_dir.mkdir(parents=True)
     ledger = ledger_for(settings)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    ledger.allocate("alive/", Placement("auto", count=1), fake_gpu_inventory)
-    ledger.allocate("dead/", Placement("auto", count=1), fake_gpu_inventory)
-    ledger.allocate("unknown/gpu", Placement("auto", count=1), fake_gpu_inventory)
-    ledger.allocate("reused/", Placement("auto", count=1), fake_gpu_inventory)
+    for key in ("alive/", "dead/", "unbound/gpu", "reused/"):
+        ledger.allocate(key, Placement("auto", count=1), fake_gpu_inventory)
     started = start_time(os.getpid())
     assert started is not None
+    ledger.bind("alive/", os.getpid(), started)
+    ledger.bind("dead/", dead.pid, started)
     # "reused": its pid is this test's process now, which started at another time
-    _hub_db(settings.state_dir / "jupyterhub.sqlite",
-            [("alive", "", {"pid": os.getpid(), "pid_started": started}),
-             ("dead", "", {"pid": dead.pid}),
-             ("reused", "", {"pid": os.getpid(), "pid_started": started - 3600})])  # fmt: skip
-    assert up.reconcile_gpus(settings) == ["dead/", "reused/", "unknown/gpu"]
+    ledger.bind("reused/", os.getpid(), started - 3600)
+    # "unbound/gpu": allocated, but its start never finished (no process was bound)
+    assert not (settings.state_dir / "jupyterhub.sqlite").exists()
+    assert up.reconcile_gpus(settings) == ["dead/", "reused/", "unbound/gpu"]
     holders = [k for keys in ledger.holders().values() for k in keys]
     assert holders == ["alive/"]
 
