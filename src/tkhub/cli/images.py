@@ -93,7 +93,7 @@ def list_definitions(definitions: Definitions = None) -> None:
 
 def _report(results: list[ImageResult]) -> None:
     table = Table(title="Images")
-    for column in ("Image", "Result", "Facts", "Pushed / reason"):
+    for column in ("Image", "Result", "Facts", "Digest", "Pushed / reason"):
         table.add_column(column)
     colours = {Outcome.built: "green", Outcome.unchanged: "green", Outcome.failed: "red"}
     for r in results:
@@ -104,8 +104,8 @@ def _report(results: list[ImageResult]) -> None:
                 facts += f", CUDA {r.facts.cuda} ({','.join(r.facts.cuda_archs)})"
         colour = colours.get(r.outcome, "yellow")
         table.add_row(
-            r.tag, f"[{colour}]{r.outcome.value}[/{colour}]", facts,
-            escape(r.reason or "\n".join(r.pushed)),
+            r.tag, f"[{colour}]{r.outcome.value}[/{colour}]", facts, r.digest,
+            escape("\n".join([*r.pushed, r.reason]).strip()),
         )  # fmt: skip
     Console().print(table)
 
@@ -161,17 +161,20 @@ def build(
     builder = shutil.which("buildah")
     if builder is None:
         fail("buildah is not installed: apt-get install buildah")
+    skopeo = shutil.which("skopeo")
+    if push and skopeo is None:  # asks the registry what it has before pushing
+        fail("skopeo is not installed (--push asks the registry first): apt-get install skopeo")
     if ca_bundle is not None and not ca_bundle.is_file():
         fail(f"--ca-bundle {ca_bundle}: no such file", 2)
     options = BuildOptions(
         base=base, ca_bundle=ca_bundle, index_url=index_url, platform=platform,
-        push=push, tls_verify=tls_verify, buildah=builder,
+        push=push, tls_verify=tls_verify, buildah=builder, skopeo=skopeo or "skopeo",
     )  # fmt: skip
     with err.status("Building ...") as status:
 
         def progress(name: str, line: str) -> None:
             if line.split(": ", 1)[-1].startswith(
-                ("STEP", "COMMIT", "Writing", "check", "Copying")
+                ("STEP", "COMMIT", "Writing", "check", "Copying", "in the registry")
             ):
                 err.print(f"[bold]{name}[/bold] {escape(line[:160])}")
             status.update(f"{name}: {escape(line[:100])}")

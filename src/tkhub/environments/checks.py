@@ -13,6 +13,7 @@ from tkhub.catalog.schemas import EnvironmentFacts
 from tkhub.environments.definition import LABEL_PREFIX, Definition
 
 PROBE = Path(__file__).with_name("probe.py")
+BUILD_LABEL_PREFIX = "io.thinkube.build."  # what the build itself reads back; the catalog does not
 # A home is covered by the user's volume (images) or is the user's own (local).
 HOME_ROOTS = ("/home/", "/root/")
 
@@ -43,12 +44,31 @@ class Facts:
         )
 
     def labels(self) -> dict[str, str]:
+        """The catalog's fact labels, and the full versions the build reads back
+        (``from_labels``) to reuse a checked image without checking it again."""
         labels = {"hub-major": self.hub_major}
         if self.cuda:
             labels["cuda"] = self.cuda
         if self.cuda_archs:
             labels["cuda-archs"] = ",".join(self.cuda_archs)
-        return {LABEL_PREFIX + key: value for key, value in labels.items()}
+        return {LABEL_PREFIX + key: value for key, value in labels.items()} | {
+            BUILD_LABEL_PREFIX + "python": self.python,
+            BUILD_LABEL_PREFIX + "jupyterhub": self.jupyterhub,
+        }
+
+    @classmethod
+    def from_labels(cls, labels: dict[str, str]) -> Facts | None:
+        """The facts a checked image carries; None for an image never checked."""
+        version = labels.get(BUILD_LABEL_PREFIX + "jupyterhub")
+        if not version:
+            return None
+        archs = labels.get(LABEL_PREFIX + "cuda-archs", "")
+        return cls(
+            python=labels.get(BUILD_LABEL_PREFIX + "python", ""),
+            jupyterhub=version,
+            cuda=labels.get(LABEL_PREFIX + "cuda") or None,
+            cuda_archs=tuple(a for a in archs.split(",") if a),
+        )
 
 
 def probe_request(definition: Definition, *, serve: bool = True) -> str:

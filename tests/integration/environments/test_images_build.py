@@ -11,22 +11,30 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import jupyterhub
 import pytest
-from hubproc import free_port, terminate
+from image_builds import (
+    buildah_env,
+    docker_registry,
+    local_image_id,
+    make_base,
+    manifests,
+    missing_tools,
+    registry_digest,
+    storage,
+)
 
 from tkhub.environments.containerfile import render
-from tkhub.environments.definition import load_definition
+from tkhub.environments.definition import load_definition, load_definitions
+from tkhub.environments.oci_build import image_tag
 
 pytestmark = pytest.mark.registry
 HERE = Path(__file__).resolve().parent
 TKHUB = str(Path(os.sys.executable).parent / "tkhub")
-BASE = "localhost/tkhub-test-base:bookworm"
 
 
 @pytest.fixture(scope="module")
@@ -37,57 +45,19 @@ def work() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def storage(root: Path) -> list[str]:
-    return ["--storage-driver", "vfs", "--root", str(root / "storage"),
-            "--runroot", str(root / "run")]  # fmt: skip
-
-
-def buildah_env(root: Path) -> dict[str, str]:
-    """buildah of the CLI under test, pointed at this test's own storage."""
-    conf = root / "storage.conf"
-    conf.write_text(
-        f'[storage]\ndriver = "vfs"\ngraphroot = "{root}/storage"\nrunroot = "{root}/run"\n'
-    )
-    return {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf), "BUILDAH_ISOLATION": "chroot"}
-
-
 @pytest.fixture(scope="module")
 def base(work: Path) -> str:
-    for tool in ("mmdebstrap", "buildah", "docker-registry"):
-        if not shutil.which(tool):
-            pytest.fail(f"{tool} is not installed: the CI installs it (scripts/setup.sh test)")
-    tar = work / "base.tar"
-    subprocess.run(
-        ["mmdebstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-         "--quiet", "bookworm", str(tar)],
-        check=True, capture_output=True, timeout=900,
-    )  # fmt: skip
-    run = ["buildah", *storage(work)]
-    container = subprocess.check_output([*run, "from", "scratch"], text=True).strip()
-    subprocess.run([*run, "add", container, str(tar), "/"], check=True, capture_output=True)
-    subprocess.run([*run, "commit", "-q", "--rm", container, BASE], check=True)
-    tar.unlink()
-    return BASE
+    if missing := missing_tools():
+        pytest.fail(
+            f"{', '.join(missing)} not installed: the CI installs them (scripts/setup.sh test)"
+        )
+    return make_base(work)
 
 
 @pytest.fixture(scope="module")
 def registry(work: Path) -> Iterator[str]:
-    port = free_port()
-    config = work / "registry.yml"
-    config.write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {work}/registry\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    terminate(proc)
+    with docker_registry(work) as host:
+        yield host
 
 
 def definitions(work: Path) -> Path:
@@ -104,27 +74,44 @@ def definitions(work: Path) -> Path:
     return root
 
 
-def test_build_check_push_sync(work, base, registry):
+def tiny_build(work: Path, base: str, registry: str, *extra: str,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    return subprocess.run(
+        [TKHUB, "images", "build", *extra, "--definitions", str(work / "definitions"),
+         "--base", base, "--ca-bundle", "/etc/ssl/certs/ca-certificates.crt",
+         "--push", f"{registry}/tk", "--no-tls-verify", "--data-dir", str(work / "data")],
+        capture_output=True, text=True, timeout=1800,
+        env={**(env or buildah_env(work)), "COLUMNS": "250"},
+    )  # fmt: skip
+
+
+def catalog_entry(work: Path) -> dict:
+    listed = subprocess.run([TKHUB, "catalog", "list", "--json", "--data-dir", str(work / "data")],
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    (entry,) = json.loads(listed.stdout)
+    return dict(entry)
+
+
+@pytest.fixture(scope="module")
+def pushed(work, base, registry) -> subprocess.CompletedProcess[str]:
+    """The first build of the three definitions, pushed and synced into the catalog."""
     data = work / "data"
     data.mkdir()
     (data / "tkhub.yaml").write_text(
         f"registries:\n  - name: test\n    url: http://{registry}\n    tags: 'glob:latest'\n"
     )
-    done = subprocess.run(
-        [TKHUB, "images", "build", "--definitions", str(definitions(work)), "--base", base,
-         "--push", f"{registry}/tk", "--no-tls-verify",
-         "--ca-bundle", "/etc/ssl/certs/ca-certificates.crt", "--data-dir", str(data)],
-        capture_output=True, text=True, timeout=1800, env={**buildah_env(work), "COLUMNS": "250"},
-    )  # fmt: skip
-    out = done.stdout + done.stderr
-    assert done.returncode == 1, out  # one failed, one skipped
+    definitions(work)
+    return tiny_build(work, base, registry)
+
+
+def test_build_check_push_sync(work, registry, pushed):
+    out = pushed.stdout + pushed.stderr
+    assert pushed.returncode == 1, out  # one failed, one skipped
     assert "Traceback" not in out
     assert "jupyterhub-singleuser is not installed" in out  # nohub refused before push
     assert "its parent nohub was failed" in out  # its child skipped
-    assert "Catalog synced from test: 1 added" in done.stdout, done.stdout[-3000:]
-    listed = subprocess.run([TKHUB, "catalog", "list", "--json", "--data-dir", str(data)],
-                            capture_output=True, text=True, check=True)  # fmt: skip
-    (entry,) = json.loads(listed.stdout)
+    assert "Catalog synced from test: 1 added" in pushed.stdout, pushed.stdout[-3000:]
+    entry = catalog_entry(work)
     assert entry["display_name"] == "Tiny" and entry["image"].startswith(f"{registry}/tk/tiny")
     assert entry["facts"]["hub_major"] == int(jupyterhub.__version__.split(".")[0])
 
@@ -139,10 +126,78 @@ def test_build_check_push_sync(work, base, registry):
     assert labels["io.thinkube.jupyter.display-name"] == "Tiny"
     assert labels["io.thinkube.jupyter.hub-major"] == jupyterhub.__version__.split(".")[0]
 
-    again = subprocess.run(
+
+def test_a_rebuild_of_an_unchanged_definition_keeps_its_digest_and_pushes_nothing(
+    work, base, registry, pushed
+):
+    tiny = load_definition(work / "definitions" / "tiny")
+    tag = image_tag(tiny, load_definitions(work / "definitions"))
+    version = tag.rsplit(":", 1)[1]
+
+    def state() -> tuple[set[str], str, str]:  # manifests stored, the tag's digest, local ID
+        return (manifests(work, "tk/tiny"), registry_digest(registry, f"tk/tiny:{version}"),
+                local_image_id(work, tag))  # fmt: skip
+
+    before = state()
+    entry = catalog_entry(work)
+    assert entry["digest"] == before[1]
+
+    again = tiny_build(work, base, registry, "tiny")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "in the registry already: nothing pushed" in again.stdout
+    assert state() == before
+    synced = subprocess.run([TKHUB, "catalog", "sync", "--data-dir", str(work / "data")],
+                            capture_output=True, text=True)  # fmt: skip
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert catalog_entry(work)["digest"] == before[1]
+
+    # built here already, nothing to push: the local image is not checked or committed again
+    local = subprocess.run(
         [TKHUB, "images", "build", "tiny", "--definitions", str(work / "definitions"),
          "--base", base, "--ca-bundle", "/etc/ssl/certs/ca-certificates.crt"],
         capture_output=True, text=True, timeout=900, env={**buildah_env(work), "COLUMNS": "250"},
     )  # fmt: skip
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "unchanged" in again.stdout
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert "built here already" in local.stdout
+    assert local_image_id(work, tag) == before[2]
+
+
+def test_a_second_machine_finds_the_image_in_the_registry_and_builds_nothing(
+    work, base, registry, pushed
+):
+    other = work / "other"  # another machine: its own storage, the same base image
+    other.mkdir()
+    archive = work / "base.oci.tar"
+    subprocess.run(["buildah", *storage(work), "push", "-q", base, f"oci-archive:{archive}"],
+                   check=True)  # fmt: skip
+    pulled = subprocess.run(["buildah", *storage(other), "pull", "-q", f"oci-archive:{archive}"],
+                            check=True, capture_output=True, text=True)  # fmt: skip
+    subprocess.run(["buildah", *storage(other), "tag", pulled.stdout.split()[-1], base], check=True)
+    assert local_image_id(other, base) == local_image_id(work, base)  # the same base
+    before = manifests(work, "tk/tiny")
+    shutil.copytree(work / "definitions", other / "definitions")
+    (other / "data").mkdir()
+    elsewhere = tiny_build(other, base, registry, "tiny", env=buildah_env(other))
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert "in the registry already: nothing pushed" in elsewhere.stdout
+    assert manifests(work, "tk/tiny") == before
+    tiny = load_definition(other / "definitions" / "tiny")
+    assert (
+        subprocess.run(
+            ["buildah", *storage(other), "images", "--quiet", image_tag(tiny, {"tiny": tiny})],
+            capture_output=True,
+        ).returncode
+        != 0
+    )  # nothing was built there
+    subprocess.run(["buildah", *storage(other), "rmi", "--all", "--force"], capture_output=True)
+
+
+def test_one_package_changed_in_the_lock_gives_a_new_image(work, base, registry, pushed):
+    before, old = manifests(work, "tk/tiny"), registry_digest(registry, "tk/tiny:latest")
+    lock = work / "definitions" / "tiny" / "requirements.lock"
+    assert "tabulate==0.10.0" in lock.read_text()
+    lock.write_text(lock.read_text().replace("tabulate==0.10.0", "tabulate==0.9.0"))
+    changed = tiny_build(work, base, registry, "tiny")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert registry_digest(registry, "tk/tiny:latest") != old
+    assert len(manifests(work, "tk/tiny") - before) == 1
