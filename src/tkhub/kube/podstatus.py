@@ -64,6 +64,8 @@ def _scheduling_message(pod: Mapping[str, Any], events: Iterable[Mapping[str, An
     memory, a node selector nothing matches, or a taint, none of which tkhub's GPU
     count sees; a spawn must not wait out its timeout for those either.
     """
+    if (pod.get("spec") or {}).get("nodeName"):
+        return ""  # placed since: the FailedScheduling events before it are history
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             if condition.get("reason") == "Unschedulable" and condition.get("message"):

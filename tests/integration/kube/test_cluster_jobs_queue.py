@@ -1,201 +1,198 @@
 """The cluster jobs service's own queue (no Kueue) on the real control plane.
 
-The service runs in the test's process, built as its Deployment builds it
-(``tkhub.kube.jobs_service.build``) on a database of the test's, so the test drives
-its ticks and restarts it by building it again on the same database. The real
-scheduler and Job controller place the Jobs' pods on kwok's gpu-l4 (one GPU), where
-each runs 3 s. No container runs, so a job ends "without a result": these tests
-read order and placement, not notebooks' output.
+The jobs service (``python -m tkhub.kube.jobs_service``) runs as on a cluster: a
+process of its own that the hub knows as an external service; the test starts it,
+kills it as a crash would, and starts it again. The real scheduler and Job controller place
+the Jobs' pods on kwok's gpu-l4 (one GPU), where each runs 3 s; stopping
+kube-scheduler holds a created Job's pod unplaced for as long as a test needs. No
+container runs, so a job ends "without a result": these tests read order and
+placement, not notebooks' output.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-import nbformat
 import pytest
-from jobs_client import notebook_of
-from kube_support import HUB_IMAGE, LAB_IMAGE, make_root, remove_root
-from kubernetes_asyncio import config
+from hubproc import free_port
+from kube_support import HUB_IMAGE, make_root, remove_root, seed_catalog, start_hub, stop_hub
 from real_cluster import GPU, RealCluster, pod
+from test_cluster_kueue import KueueJobs, _healthy
 from test_cluster_spawn import volumes
+from test_kube_jobs import JOBS_CONFIG, JOBS_TOKEN, write_notebook
 
-import tkhub.kube.jobs_runner
-from tkhub.catalog.schemas import ImagePublic
-from tkhub.jobs.schemas import JobPublic, JobSubmit
-from tkhub.jobs.service import JobsService, Requester
-from tkhub.kube.jobs_runner import KubeRunner
-from tkhub.kube.jobs_service import build
+from tkhub.jobs import SERVER_TOKEN_SCOPES
 
-ALICE = Requester("alice", admin=False, groups=frozenset())
-GPU_LAB = ImagePublic(name="gpu-lab", display_name="GPU Lab", image=LAB_IMAGE, gpu="required")
-ON_L4 = {"image": "gpu-lab", "gpu": "model:NVIDIA-L4"}
+ENDED = ("succeeded", "failed")
 
 
-class Service:
-    """The jobs service of one namespace; ``restart`` builds it again on its database."""
+class QueueJobs(KueueJobs):
+    def pods(self, job_id: int) -> list[dict[str, Any]]:
+        return self.cluster.items(f"/api/v1/namespaces/{self.namespace}/pods",
+                                  labelSelector=f"job-name=tkhub-job-{job_id}")  # fmt: skip
 
-    def __init__(self, cluster: RealCluster, namespace: str, root: Path) -> None:
-        self.cluster, self.namespace, self.root = cluster, namespace, root
-        self.notebooks = root / "notebooks"
-        (self.notebooks / "alice").mkdir(parents=True)
-        nbformat.write(notebook_of("print('hello')"), self.notebooks / "alice" / "q.ipynb")
-        self.jobs: JobsService | None = None
+    def job(self, job_id: int) -> dict[str, Any]:
+        return dict(self.call("alice", "GET", f"/jobs/{job_id}").json())
 
-    async def start(self) -> JobsService:
-        env = {
-            "TKHUB_NAMESPACE": self.namespace, "TKHUB_JOBS_RUNNER_IMAGE": HUB_IMAGE,
-            "TKHUB_JOBS_DATABASE_URL": f"sqlite:///{self.root}/jobs.sqlite",
-            "TKHUB_JOBS_NOTEBOOKS": str(self.notebooks),
-            "TKHUB_CATALOG_URL": "http://127.0.0.1:9/unused",
-        }  # fmt: skip
-        jobs, _, _ = build(env)
+    def submit_gpu(self) -> int:
+        write_notebook(self.notebooks("alice"), "q.ipynb", "print('hello')")
+        return int(self.submit("alice", "q.ipynb", image="gpu-lab", gpu="model:NVIDIA-L4")["id"])
 
-        async def catalog() -> list[ImagePublic]:
-            return [GPU_LAB]
+    def start_service(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tkhub.kube.jobs_service"], env=env,
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not _healthy(self):
+            assert self.process.poll() is None, self.log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, self.log_path.read_text()[-3000:]
+            time.sleep(0.2)
 
-        jobs.catalog = catalog  # the catalog service is not what these tests are about
-        runner = jobs.runner
-        assert isinstance(runner, KubeRunner)
-        runner._api = await config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
-        self.jobs = jobs
-        return jobs
-
-    async def restart(self) -> JobsService:
-        await self.close()
-        return await self.start()
-
-    async def close(self) -> None:
-        if self.jobs is not None:
-            runner = self.jobs.runner
-            assert isinstance(runner, KubeRunner)
-            await runner.close()
-            self.jobs = None
-
-    def k8s_job(self, job_id: int) -> dict[str, Any] | None:
-        name = f"tkhub-job-{job_id}"
-        return self.cluster.get(f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{name}")
-
-    def job_pods(self, job_id: int) -> list[dict[str, Any]]:
-        return self.cluster.items(
-            f"/api/v1/namespaces/{self.namespace}/pods",
-            labelSelector=f"job-name=tkhub-job-{job_id}",
-        )
+    def restart_service(self) -> None:
+        """Kill the service's process, as a crash would, and start it again."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self.start_service(self.env)
 
 
-@pytest.fixture
-def namespace(cluster: RealCluster) -> Iterator[str]:
-    with cluster.namespace("jobq") as name:
-        cluster.apply(*volumes(name))
-        yield name
-
-
-@pytest.fixture
-async def service(cluster: RealCluster, namespace: str) -> AsyncIterator[Service]:
+@pytest.fixture(scope="module")
+def queue_jobs(cluster: RealCluster) -> Iterator[QueueJobs]:
     root = make_root()
-    service = Service(cluster, namespace, root)
-    await service.start()
+    with cluster.namespace("jobq") as namespace:
+        cluster.apply(*volumes(namespace))
+        port, notebooks = free_port(), root / "notebooks"
+        notebooks.mkdir()
+        extra = JOBS_CONFIG.format(
+            port=port, token=JOBS_TOKEN, python=sys.executable, namespace=namespace,
+            root=root, notebooks=str(notebooks), runner=HUB_IMAGE,
+            kubeconfig=str(cluster.kubeconfig), scopes=SERVER_TOKEN_SCOPES,
+        )  # fmt: skip
+        # external, as the chart registers it: the test runs its process
+        extra += "\njobs = c.JupyterHub.services[-1]\njobs.pop('command')\n"
+        extra += "print('JOBS-ENV', json.dumps(jobs.pop('environment')))\n"
+        hub, proc = start_hub(cluster, extra=extra, namespace=namespace)
+        service = QueueJobs(hub, cluster, port, namespace, notebooks)
+        service.log_path = root / "jobs.log"
+        service.log = open(service.log_path, "wb")  # noqa: SIM115 - closed below
+        try:
+            seed_catalog(hub)
+            said = next(line for line in hub.log().splitlines() if line.startswith("JOBS-ENV"))
+            env = {**os.environ, **json.loads(said.removeprefix("JOBS-ENV ")),
+                   "JUPYTERHUB_API_URL": hub.api_url, "JUPYTERHUB_API_TOKEN": JOBS_TOKEN,
+                   "JUPYTERHUB_CLIENT_ID": "service-jobs",
+                   "JUPYTERHUB_SERVICE_PREFIX": "/services/jobs/"}  # fmt: skip
+            service.start_service(env)
+            yield service
+        finally:
+            if getattr(service, "process", None) is not None and service.process.poll() is None:
+                service.process.terminate()
+                service.process.wait(10)
+            service.log.close()
+            stop_hub(hub, proc)
+            remove_root(root)
+
+
+def _completed_at(pod: dict[str, Any]) -> str:
+    """When the pod's run ended (kwok's pod-complete stage marks it not Ready then)."""
+    for condition in pod["status"].get("conditions") or []:
+        if condition["type"] == "Ready" and condition.get("reason") == "PodCompleted":
+            return str(condition["lastTransitionTime"])
+    raise AssertionError(f"pod not completed: {pod['status']}")
+
+
+@pytest.fixture
+def scheduler_stopped(cluster: RealCluster, queue_jobs: QueueJobs) -> Iterator[Any]:
+    """Stops kube-scheduler; ``start()`` (or the end of the test) starts it again.
+
+    A scheduler just started may try a waiting pod before it has seen the pod's claims
+    ("pod has unbound immediate PersistentVolumeClaims. not found") and then leaves it
+    for minutes; an update of the claims makes it try again at once."""
+    state = {"running": False}
+
+    def start() -> None:
+        if not state["running"]:
+            cluster.component("start", "kube-scheduler")
+            state["running"] = True
+            cluster.kubectl("annotate", "pvc", "--all", "-n", queue_jobs.namespace,
+                            "--overwrite", f"tkhub.test/nudged={time.time()}")  # fmt: skip
+
+    cluster.component("stop", "kube-scheduler")
     try:
-        yield service
+        yield start
     finally:
-        await service.close()
-        remove_root(root)
+        start()
 
 
-async def submit(jobs: JobsService) -> int:
-    return (await jobs.submit(ALICE, JobSubmit(notebook="q.ipynb", **ON_L4))).id
-
-
-def states(jobs: JobsService, ids: list[int]) -> list[JobPublic]:
-    return [jobs.one(ALICE, i) for i in ids]
-
-
-async def tick_until(service: Service, what: str, done: Any, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert service.jobs is not None
-        await service.jobs.tick()
-        if done():
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def test_gpu_jobs_keep_their_order_across_a_restart_of_the_service(
-    service: Service, cluster: RealCluster
+def test_gpu_jobs_keep_their_order_across_a_restart_of_the_service(
+    queue_jobs: QueueJobs, scheduler_stopped: Any
 ):
     """The first job's Job is created while the scheduler is down, so its pod is not
     placed and its GPU shows free; the service restarts then: the second job must
     still wait for the first, and all three run one after another, in order."""
-    jobs = service.jobs
-    assert jobs is not None
-    ids = [await submit(jobs) for _ in range(3)]
-    cluster.component("stop", "kube-scheduler")
-    try:
-        await jobs.tick()
-        assert [j.state for j in states(jobs, ids)] == ["running", "queued", "queued"]
-        jobs = await service.restart()
-        for _ in range(3):
-            await jobs.tick()
-        now = states(jobs, ids)
-        assert [j.state for j in now] == ["running", "queued", "queued"], now
-        assert now[0].node == ""  # not placed: its GPU does not show as taken
-        assert now[1].reason == "waiting for NVIDIA-L4 to be free"
-        assert service.k8s_job(ids[1]) is None  # nothing started onto the same GPU
-    finally:
-        cluster.component("start", "kube-scheduler")
+    jobs = queue_jobs
+    ids = [jobs.submit_gpu() for _ in range(3)]
+    jobs.cluster.wait_for("the first job to start", lambda: jobs.job(ids[0])["state"] == "running")
+    jobs.restart_service()
+    time.sleep(3)  # several rounds of the restarted service's queue
+    now = [jobs.job(i) for i in ids]
+    assert [j["state"] for j in now] == ["running", "queued", "queued"], now
+    assert now[0]["node"] == ""  # not placed: its GPU does not show as taken
+    assert now[1]["reason"] == "waiting for NVIDIA-L4 to be free", now[1]
+    assert jobs.k8s_job(ids[1]) is None  # nothing started onto the same GPU
 
-    def all_ended() -> bool:
-        return all(j.state in ("succeeded", "failed") for j in states(jobs, ids))
+    scheduler_stopped()
+    ended = [jobs.wait("alice", i, timeout=120) for i in ids]
+    said = [(j["id"], j["state"], j["reason"], j["node"]) for j in ended]
+    assert all("No node" not in j["reason"] for j in ended), said  # none lost a race
+    assert all(j["node"] == "gpu-l4" for j in ended), ended
+    assert [j["started"] for j in ended] == sorted(j["started"] for j in ended)  # in order
 
-    await tick_until(service, "all three jobs to end", all_ended, timeout=120)
-    ended = states(jobs, ids)
-    assert all("No node" not in j.reason for j in ended), ended  # none lost a race
-    spans = [(j.started, j.finished) for j in ended]
-    assert all(isinstance(s, datetime) and isinstance(f, datetime) for s, f in spans)
-    for (_, finished), (started, _) in zip(spans, spans[1:], strict=False):
-        assert finished <= started, spans  # one after another, in submission order
+    # one after another on the GPU: each Job made only once the one before had completed
+    def completed() -> list[dict[str, Any]]:
+        found = [(jobs.k8s_job(i) or {}).get("status", {}) for i in ids]
+        return found if all("completionTime" in status for status in found) else []
+
+    jobs.cluster.wait_for("the Jobs to be complete", completed, 30)
+    pods = [jobs.pods(i) for i in ids]
+    assert all(len(found) == 1 for found in pods), pods
+    spans = [(found[0]["metadata"]["creationTimestamp"], _completed_at(found[0])) for found in pods]
+    for (_, completed_at), (created, _) in zip(spans, spans[1:], strict=False):
+        assert completed_at <= created, spans
 
 
-async def test_a_job_that_loses_its_gpu_to_a_server_goes_back_to_the_queue_and_runs(
-    service: Service, cluster: RealCluster, namespace: str, monkeypatch
+def test_a_job_that_loses_its_gpu_to_a_server_goes_back_to_the_queue_and_runs(
+    queue_jobs: QueueJobs, scheduler_stopped: Any
 ):
     """The check saw the GPU free; a pod bound straight to the node (as a server that
     won the race would be) takes it before the scheduler places the job's pod."""
-    monkeypatch.setattr(tkhub.kube.jobs_runner, "UNSCHEDULABLE_GRACE_SECONDS", 2.0)
-    jobs = service.jobs
-    assert jobs is not None
-    job_id = await submit(jobs)
-    cluster.component("stop", "kube-scheduler")
-    try:
-        await jobs.tick()
-        assert jobs.one(ALICE, job_id).state == "running"
-        winner = pod("winner", limits={GPU: "1"}, gpu=True, nodeName="gpu-l4")
-        cluster.apply({**winner, "metadata": {"name": "winner", "namespace": namespace}})
-    finally:
-        cluster.component("start", "kube-scheduler")
-    first_uid = (service.k8s_job(job_id) or {}).get("metadata", {}).get("uid")
+    jobs, cluster, ns = queue_jobs, queue_jobs.cluster, queue_jobs.namespace
+    job_id = jobs.submit_gpu()
+    cluster.wait_for("the job to start", lambda: jobs.job(job_id)["state"] == "running")
+    winner = pod("winner", limits={GPU: "1"}, gpu=True, nodeName="gpu-l4")
+    cluster.apply({**winner, "metadata": {"name": "winner", "namespace": ns}})
+    first_uid = (jobs.k8s_job(job_id) or {})["metadata"]["uid"]
+    scheduler_stopped()
 
     def requeued() -> bool:
-        job = jobs.one(ALICE, job_id)
-        return job.state == "queued" and job.reason.startswith("back in the queue")
+        job = jobs.job(job_id)
+        return job["state"] == "queued" and job["reason"].startswith("back in the queue")
 
-    await tick_until(service, "the job back in the queue", requeued, timeout=60)
-    assert jobs.one(ALICE, job_id).queue_position == 1
-    cluster.kubectl("delete", "pod", "winner", "-n", namespace, "--wait=true")
+    cluster.wait_for("the job back in the queue", requeued, 60)  # after the 10 s grace
+    assert jobs.job(job_id)["queue_position"] == 1
+    cluster.kubectl("delete", "pod", "winner", "-n", ns, "--wait=true")
 
-    def ran() -> bool:
-        return jobs.one(ALICE, job_id).state in ("succeeded", "failed")
-
-    await tick_until(service, "the job to run again and end", ran, timeout=90)
-    ended = jobs.one(ALICE, job_id)
-    assert "No node" not in ended.reason, ended  # it ran: kwok ends it without a result
-    assert ended.node == "gpu-l4", ended
-    again = service.k8s_job(job_id)  # a Job that ran kept: a new one, not the first
+    ended = jobs.wait("alice", job_id, timeout=90)
+    assert "No node" not in ended["reason"], ended  # it ran: kwok ends it without a result
+    assert ended["state"] in ENDED and ended["node"] == "gpu-l4", ended
+    again = jobs.k8s_job(job_id)  # a Job that ran is kept: a new one, not the first
     assert again is not None and again["metadata"]["uid"] != first_uid
-    assert [p["spec"].get("nodeName") for p in service.job_pods(job_id)] == ["gpu-l4"]
+    assert [p["spec"].get("nodeName") for p in jobs.pods(job_id)] == ["gpu-l4"]

@@ -12,7 +12,7 @@ import pytest
 
 from tkhub.catalog.schemas import GpuNeed, ImageCreate
 from tkhub.environments import local_entry, resolve
-from tkhub.environments.checks import CheckFailed, judge
+from tkhub.environments.checks import CheckFailed, Facts, judge
 from tkhub.environments.definition import (
     DefinitionError,
     build_order,
@@ -157,4 +157,8 @@ def test_the_check_records_cuda_facts():
         "io.thinkube.jupyter.hub-major": "6",
         "io.thinkube.jupyter.cuda": "13.0",
         "io.thinkube.jupyter.cuda-archs": "sm_80,sm_90",
+        # read back by the next build, which reuses the checked image without a check
+        "io.thinkube.build.python": facts.python,
+        "io.thinkube.build.jupyterhub": "6.1.1",
     }
+    assert Facts.from_labels(facts.labels()) == facts

@@ -76,3 +76,15 @@ def test_other_scheduling_trouble_fails_fast_too_in_plain_words():
     assert failure is not None and failure.reason == "FailedScheduling"
     assert "can run this server" in failure.user_message and "GPU" not in failure.user_message
     assert failure.detail == message
+
+
+def test_a_pod_placed_after_failed_attempts_is_not_unschedulable():
+    """kube-scheduler's FailedScheduling events stay after it places the pod (a GPU
+    freed, a node joined): a pod bound to a node, still Pending while its node starts
+    it, must not be failed for them."""
+    message = "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    event = {"reason": "FailedScheduling", "type": "Warning", "message": message}
+    placed = pod()
+    placed["spec"] = {**placed.get("spec", {}), "nodeName": "gpu-l4"}
+    assert not unschedulable_seen(placed, [event])
+    assert start_failure(placed, [event], unschedulable_for=99, grace=5) is None
