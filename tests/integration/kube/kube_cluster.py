@@ -589,8 +589,11 @@ class Cluster:
         ns, name = meta["namespace"], meta["name"]
         pod_name = f"{name}-{os.urandom(3).hex()}"
         template = copy.deepcopy(job["spec"]["template"])
-        labels = {**(template.get("metadata") or {}).get("labels", {}), "job-name": name,
-                  "controller-uid": meta.get("uid", "")}  # as the real Job controller labels
+        labels = {
+            **(template.get("metadata") or {}).get("labels", {}),
+            "job-name": name,
+            "controller-uid": meta.get("uid", ""),
+        }  # as the real Job controller labels
         pod = {"apiVersion": "v1", "kind": "Pod", "spec": template["spec"],
                "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
                             "uid": str(uuid.uuid4())}}  # fmt: skip
