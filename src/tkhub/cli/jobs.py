@@ -132,6 +132,7 @@ def show(job_id: int, data_dir: DataDir = None) -> None:
         "reason",
         "failed_cell",
         "error",
+        "node",
         "output",
         "log",
         "created",

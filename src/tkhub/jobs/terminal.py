@@ -118,7 +118,7 @@ def _list(_args: argparse.Namespace) -> None:
 def _show(args: argparse.Namespace) -> None:
     job = call("GET", f"/jobs/{args.id}")
     print(describe(job))
-    for field in ("reason", "failed_cell", "error", "output", "log"):
+    for field in ("reason", "failed_cell", "error", "node", "output", "log"):
         if job.get(field) not in (None, ""):
             print(f"  {field + ':':<13}{job[field]}")
 
