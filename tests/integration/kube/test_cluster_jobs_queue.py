@@ -22,13 +22,11 @@ from typing import Any
 
 import pytest
 from hubproc import free_port
-from kube_support import HUB_IMAGE, make_root, remove_root, seed_catalog, start_hub, stop_hub
+from kube_support import make_root, remove_root, seed_catalog, start_hub, stop_hub
 from real_cluster import GPU, RealCluster, pod
-from test_cluster_kueue import KueueJobs, _healthy
+from test_cluster_kueue import KueueJobs, _healthy, jobs_config
 from test_cluster_spawn import volumes
-from test_kube_jobs import JOBS_CONFIG, JOBS_TOKEN, write_notebook
-
-from tkhub.jobs import SERVER_TOKEN_SCOPES
+from test_kube_jobs import JOBS_TOKEN, write_notebook
 
 ENDED = ("succeeded", "failed")
 
@@ -70,12 +68,7 @@ def queue_jobs(cluster: RealCluster) -> Iterator[QueueJobs]:
     with cluster.namespace("jobq") as namespace:
         cluster.apply(*volumes(namespace))
         port, notebooks = free_port(), root / "notebooks"
-        notebooks.mkdir()
-        extra = JOBS_CONFIG.format(
-            port=port, token=JOBS_TOKEN, python=sys.executable, namespace=namespace,
-            root=root, notebooks=str(notebooks), runner=HUB_IMAGE,
-            kubeconfig=str(cluster.kubeconfig), scopes=SERVER_TOKEN_SCOPES,
-        )  # fmt: skip
+        extra = jobs_config(cluster, namespace, root, port, notebooks)
         # external, as the chart registers it: the test runs its process
         extra += "\njobs = c.JupyterHub.services[-1]\njobs.pop('command')\n"
         extra += "print('JOBS-ENV', json.dumps(jobs.pop('environment')))\n"

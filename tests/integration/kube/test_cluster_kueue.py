@@ -61,18 +61,24 @@ class KueueJobs(Jobs):
         return self.cluster.get(f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{name}")
 
 
+def jobs_config(cluster: RealCluster, namespace: str, root: Path, port: int,
+                notebooks: Path) -> str:  # fmt: skip
+    """The hub configuration that adds the cluster's jobs service on ``port``."""
+    notebooks.mkdir()
+    return JOBS_CONFIG.format(
+        port=port, token=JOBS_TOKEN, python=sys.executable, namespace=namespace,
+        root=root, notebooks=str(notebooks), runner=HUB_IMAGE,
+        kubeconfig=str(cluster.kubeconfig), scopes=SERVER_TOKEN_SCOPES,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def kueue_jobs(cluster: RealCluster) -> Iterator[KueueJobs]:
     root = make_root()
     with cluster.namespace("kueue") as namespace:
         cluster.apply(*volumes(namespace), *kueue_objects(namespace))
         port, notebooks = free_port(), root / "notebooks"
-        notebooks.mkdir()
-        extra = JOBS_CONFIG.format(
-            port=port, token=JOBS_TOKEN, python=sys.executable, namespace=namespace,
-            root=root, notebooks=str(notebooks), runner=HUB_IMAGE,
-            kubeconfig=str(cluster.kubeconfig), scopes=SERVER_TOKEN_SCOPES,
-        )  # fmt: skip
+        extra = jobs_config(cluster, namespace, root, port, notebooks)
         extra += f'\nc.JupyterHub.services[-1]["environment"]["TKHUB_JOBS_QUEUE"] = "{QUEUE}"\n'
         hub, proc = start_hub(cluster, extra=extra, namespace=namespace)
         try:
