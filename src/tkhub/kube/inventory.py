@@ -6,7 +6,6 @@ One reader for the hub (``TkKubeSpawner.fetch_inventory``) and the catalog servi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from kubernetes_asyncio import client, config
@@ -15,13 +14,13 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 from tkhub.errors import SpawnRefused
 from tkhub.gpu.kubernetes import inventory_from_objects
 from tkhub.gpu.model import Inventory
+from tkhub.kube.apijson import read_json
 
 LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 
 
 async def _list_json(method: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    response = await method(_preload_content=False, _request_timeout=10, **kwargs)
-    return list(json.loads(await response.read())["items"])
+    return list((await read_json(method, **kwargs) or {}).get("items") or [])
 
 
 async def read_inventory(core: client.CoreV1Api) -> Inventory:

@@ -40,6 +40,7 @@ from tkhub.jobs.runner import (
     waiting_for,
 )
 from tkhub.kube import kueue
+from tkhub.kube.apijson import read_json
 from tkhub.kube.inventory import load_client_config, read_inventory
 from tkhub.kube.jobs import job_manifest, job_spawner, server_pod
 from tkhub.kube.names import Names
@@ -156,14 +157,7 @@ class KubeRunner(Runner):
     # --- follow -----------------------------------------------------------------------
 
     async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        """One read as plain JSON (no model classes); None when it does not exist."""
-        try:
-            response = await method(*args, _preload_content=False, _request_timeout=10, **kwargs)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
-        return dict(json.loads(await response.read()))
+        return await read_json(method, *args, **kwargs)
 
     async def poll(self, job: Job) -> Outcome | None:
         now = time.monotonic()

@@ -189,3 +189,17 @@ def test_a_job_that_loses_its_gpu_to_a_server_goes_back_to_the_queue_and_runs(
     again = jobs.k8s_job(job_id)  # a Job that ran is kept: a new one, not the first
     assert again is not None and again["metadata"]["uid"] != first_uid
     assert [p["spec"].get("nodeName") for p in jobs.pods(job_id)] == ["gpu-l4"]
+
+
+def test_a_job_whose_kubernetes_job_is_deleted_behind_its_back_ends_saying_so(
+    queue_jobs: QueueJobs, scheduler_stopped: Any
+):
+    """The API answers 404 for the Job (an error status the client does not raise for
+    a raw read): the job ends with that reason, not running until its time limit."""
+    jobs, cluster = queue_jobs, queue_jobs.cluster
+    job_id = jobs.submit_gpu()
+    cluster.wait_for("the job to start", lambda: jobs.job(job_id)["state"] == "running")
+    cluster.kubectl("delete", "job", f"tkhub-job-{job_id}", "-n", jobs.namespace,
+                    "--cascade=background", "--wait=true")  # fmt: skip
+    ended = jobs.wait("alice", job_id, timeout=30)
+    assert ended["state"] == "failed" and ended["reason"] == "its Kubernetes Job was deleted"
