@@ -117,7 +117,7 @@ class Builder:
             self._buildah(name, "pull", "pull", "--quiet", tls, base)
             found = self.image_id(base)
         if found is None:
-            raise StepFailed(f"pull: the base image {base} is not in local storage after a pull")
+            raise StepFailed("pull", f"the base image {base} is not in local storage after it")
         return found
 
     def local(self, tag: str) -> Existing | None:
@@ -137,7 +137,7 @@ class Builder:
             said = done.stderr.strip().splitlines()[-1:] or ["no answer"]
             if any(word in said[0].lower() for word in NOT_IN_REGISTRY):
                 return None
-            raise StepFailed(f"registry: cannot ask {ref} whether it is there: {said[0][-300:]}")
+            raise StepFailed("registry", f"cannot ask for {ref} (not pushed): {said[0][-300:]}")
         found = json.loads(done.stdout)
         self.progress(name, f"{ref} is in the registry as {found.get('Digest', '')}")
         return Existing(dict(found.get("Labels") or {}), str(found.get("Digest") or ""))

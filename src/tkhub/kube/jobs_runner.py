@@ -159,7 +159,7 @@ class KubeRunner(Runner):
     async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         return await read_json(method, *args, **kwargs)
 
-    async def poll(self, job: Job) -> Outcome | None:
+    async def poll(self, job: Job) -> Outcome | Requeue | None:
         now = time.monotonic()
         if now - self._polled.get(job.id, 0.0) < POLL_SECONDS:
             return None
@@ -185,7 +185,9 @@ class KubeRunner(Runner):
             self._nodes[job.id] = pod["spec"]["nodeName"]
         ended, refused = _ended(pod), _job_failed(found)
         # a pod killed for the deadline reports no result: the Job says why
-        outcome = refused if refused and (ended is None or not ended.error) else ended
+        outcome: Outcome | Requeue | None = (
+            refused if refused and (ended is None or not ended.error) else ended
+        )
         if outcome is None and pod is not None:
             outcome = await self._doomed(job, pod)
         if isinstance(outcome, Requeue):

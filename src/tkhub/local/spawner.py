@@ -319,10 +319,10 @@ class LocalSpawner(TkSpawnerMixin, LocalProcessSpawner):
         except BaseException:
             await asyncio.to_thread(self._release)
             raise
-        self._pid_started = start_time(self.pid)
+        pid: int = self.pid
+        self._pid_started = start_time(pid)
         if self._gpu_uuids and self._pid_started is not None:  # its GPUs are its process's
-            await asyncio.to_thread(self.ledger.bind, self.server_key, self.pid,
-                                    self._pid_started)  # fmt: skip
+            await asyncio.to_thread(self.ledger.bind, self.server_key, pid, self._pid_started)
         return url
 
     async def poll(self) -> int | None:

@@ -8,6 +8,11 @@ import datetime
 import json
 import ssl
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -17,10 +22,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tkhub.kube.deploy.kubeapi import KubeError, load_connection, object_path
+from tkhub.kube.deploy.kubeapi import KubeApi, KubeError, load_connection, object_path
 
 
 def self_signed() -> tuple[bytes, bytes]:
+    """A certificate for 127.0.0.1 that is its own CA: server, client and trust anchor."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-test")])
     now = datetime.datetime.now(datetime.UTC)
@@ -32,12 +38,50 @@ def self_signed() -> tuple[bytes, bytes]:
         .serial_number(1)
         .not_valid_before(now)
         .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), critical=False
+        )  # fmt: skip
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@contextmanager
+def tls_apiserver(tmp_path: Path, cert: bytes, key: bytes) -> Iterator[str]:
+    """An HTTPS server on 127.0.0.1 that, like kube-apiserver, requires a client
+    certificate signed by its CA, and answers ``GET /version``."""
+    (tmp_path / "srv.crt").write_bytes(cert)
+    (tmp_path / "srv.key").write_bytes(key)
+
+    class Version(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps({"gitVersion": "v-test", "path": self.path}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "srv.crt", tmp_path / "srv.key")
+    tls.load_verify_locations(tmp_path / "srv.crt")
+    tls.verify_mode = ssl.CERT_REQUIRED
+    server = HTTPServer(("127.0.0.1", 0), Version)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def write(path: Path, cluster: dict, user: dict, namespace: str | None = None) -> Path:
@@ -59,30 +103,52 @@ async def test_token_and_plain_http(tmp_path):
     conn = await load_connection(
         write(tmp_path / "k", {"server": "http://127.0.0.1:6443"}, {"token": "abc"})
     )
-    assert conn.server == "http://127.0.0.1:6443" and conn.token == "abc" and conn.verify is True
+    assert conn.server == "http://127.0.0.1:6443" and conn.token == "abc"
+    await conn.client.close()
 
 
-async def test_ca_and_client_certificate_data_leave_no_files(tmp_path):
+async def test_ca_and_client_certificate_data_are_used_and_leave_no_files(tmp_path):
+    """Inline certificates become files only while the client's TLS context is made;
+    the client then proves itself to a server that asks for its certificate."""
     cert, key = self_signed()
     b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
     before = set(Path(tempfile.gettempdir()).glob("tkhub-kube-*"))
-    conn = await load_connection(
-        write(
-            tmp_path / "k",
-            {"server": "https://10.0.0.1:6443", "certificate-authority-data": b64(cert)},
-            {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
+    with tls_apiserver(tmp_path, cert, key) as server:
+        conn = await load_connection(
+            write(
+                tmp_path / "k",
+                {"server": server, "certificate-authority-data": b64(cert)},
+                {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
+            )
         )
-    )
-    assert isinstance(conn.verify, ssl.SSLContext)
-    assert conn.verify.verify_mode == ssl.CERT_REQUIRED
-    assert set(Path(tempfile.gettempdir()).glob("tkhub-kube-*")) == before  # key not left behind
+        assert set(Path(tempfile.gettempdir()).glob("tkhub-kube-*")) == before  # no key left
+        async with KubeApi(conn) as api:
+            assert (await api.get_json("/version"))["gitVersion"] == "v-test"
+
+
+async def test_a_server_the_ca_did_not_sign_is_refused(tmp_path):
+    ours, _ = self_signed()
+    theirs, their_key = self_signed()
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    with tls_apiserver(tmp_path, theirs, their_key) as server:
+        conn = await load_connection(
+            write(
+                tmp_path / "k",
+                {"server": server, "certificate-authority-data": b64(ours)},
+                {"token": "t"},
+            )  # fmt: skip
+        )
+        async with KubeApi(conn) as api:
+            with pytest.raises(KubeError, match=f"the Kubernetes API at {server} did not answer"):
+                await api.get_json("/version")
 
 
 async def test_insecure_skip_verify(tmp_path):
     conn = await load_connection(
         write(tmp_path / "k", {"server": "https://x:6443", "insecure-skip-tls-verify": True}, {})
     )
-    assert isinstance(conn.verify, ssl.SSLContext) and conn.verify.verify_mode == ssl.CERT_NONE
+    assert conn.configuration.verify_ssl is False
+    await conn.client.close()
 
 
 async def test_missing_kubeconfig_is_one_line(tmp_path):
@@ -117,6 +183,7 @@ async def test_an_exec_credential_plugin_gives_the_token(tmp_path):
     user = exec_plugin(tmp_path, "from-the-plugin")
     conn = await load_connection(write(tmp_path / "k", {"server": "http://127.0.0.1:6443"}, user))
     assert conn.token == "from-the-plugin"
+    await conn.client.close()
     assert (tmp_path / "called-with").read_text().strip() == "--cluster=prod"
 
 

@@ -1,25 +1,28 @@
-"""A small async Kubernetes API client (httpx) for deploy, verify and uninstall.
+"""``tkhub deploy``'s view of the Kubernetes API: plain-dict objects over
+kubernetes_asyncio's ``ApiClient``, the client KubeSpawner, the inventory and the
+jobs service use, so every part of tkhub reaches a cluster one way.
 
 Connects as kubectl would (``load_connection``: the kubeconfig through
 kubernetes_asyncio's loader; in a pod, the service account). Objects are plain
-dicts; server-side apply sends them as they are.
+dicts; server-side apply sends them as they are. ``KINDS`` maps the kinds tkhub
+manages to their API paths, so no discovery round trip is needed.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import ssl
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from kubernetes_asyncio import config
-from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, kube_config
 
+from tkhub.kube.apijson import status_message
 from tkhub.kube.names import FIELD_MANAGER
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -71,23 +74,20 @@ def object_path(kind: str, name: str | None = None, namespace: str | None = None
 
 @dataclass
 class Connection:
-    server: str
-    token: str | None = None
-    verify: ssl.SSLContext | bool = True
+    """What ``load_connection`` read, and the API client made from it (its TLS context
+    holds the certificates, whose temporary files are gone once it is made)."""
+
+    configuration: Configuration
+    client: ApiClient
     namespace: str | None = None  # the kubeconfig context's, when it names one
 
+    @property
+    def server(self) -> str:
+        return str(self.configuration.host)
 
-def _tls(loaded: Configuration) -> ssl.SSLContext | bool:
-    """One SSL context with the cluster's CA and the client certificate, if any."""
-    if not (loaded.host or "").startswith("https"):
-        return True
-    context = ssl.create_default_context(cafile=loaded.ssl_ca_cert or None)
-    if not loaded.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if loaded.cert_file and loaded.key_file:
-        context.load_cert_chain(loaded.cert_file, loaded.key_file)
-    return context
+    @property
+    def token(self) -> str | None:
+        return _bearer(self.configuration)
 
 
 def _bearer(loaded: Configuration) -> str | None:
@@ -112,8 +112,8 @@ async def load_connection(kubeconfig: Path | None = None) -> Connection:
     paths = _kubeconfig_paths(kubeconfig)
     loaded = Configuration()
     namespace = None
-    # Certificates given inline become files for ssl: in a private directory
-    # removed once the SSL context holds them.
+    # Certificates given inline become files for ssl: in a private directory,
+    # removed once the client's SSL context (made with the ApiClient) holds them.
     with tempfile.TemporaryDirectory(prefix="tkhub-kube-") as tmp:
         try:
             if not any(p.exists() for p in paths) and kubeconfig is None and _in_cluster():
@@ -132,7 +132,7 @@ async def load_connection(kubeconfig: Path | None = None) -> Connection:
                 namespace = (loader.current_context or {}).get("context", {}).get("namespace")
             if not loaded.host:
                 raise KubeError("the kubeconfig's cluster has no server address")
-            return Connection(loaded.host, _bearer(loaded), _tls(loaded), namespace)
+            return Connection(loaded, ApiClient(loaded), namespace)
         except ConfigException as e:
             raise KubeError(f"the kubeconfig cannot be used: {e}") from None
         finally:
@@ -152,40 +152,60 @@ def _service_account_namespace() -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer through the API server (its service proxy, a pod's log)."""
+
+    status_code: int
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
 class KubeApi:
     """``async with KubeApi(connection) as api``: get, list, apply, create, delete."""
 
     def __init__(self, connection: Connection, timeout: float = 10.0) -> None:
-        headers = {"Authorization": f"Bearer {connection.token}"} if connection.token else {}
         self.server = connection.server.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.server,
-            headers=headers,
-            verify=connection.verify,
-            timeout=timeout,
-        )
+        self.client = connection.client
+        self.timeout = timeout
 
     async def __aenter__(self) -> KubeApi:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._http.aclose()
+        await self.client.close()
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None,
+        body: Any = None, content_type: str = "application/json",
+    ) -> Answer:  # fmt: skip
+        """One request with the connection's credentials; any status comes back."""
         try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as e:
+            response = await self.client.call_api(
+                path, method, query_params=list((params or {}).items()),
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body, auth_settings=["BearerToken"], _preload_content=False,
+                _request_timeout=self.timeout,
+            )  # fmt: skip
+            return Answer(response.status, await response.read())
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise KubeError(f"the Kubernetes API at {self.server} did not answer ({e!r})") from e
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("message", response.text)
-            except ValueError:
-                message = response.text
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Answer:
+        """``call``, with an error status raised as ``KubeError`` in the server's words."""
+        answer = await self.call(method, path, **kwargs)
+        if answer.status_code >= 400:
             raise KubeError(
-                f"{method} {path}: {response.status_code} {message}".strip(),
-                status=response.status_code,
+                f"{method} {path}: {answer.status_code} {status_message(answer.body)}".strip(),
+                status=answer.status_code,
             )
-        return response
+        return answer
 
     async def get_json(self, path: str, **params: Any) -> Any:
         return (await self.request("GET", path, params=params)).json()
@@ -208,28 +228,22 @@ class KubeApi:
         meta = obj["metadata"]
         path = object_path(obj["kind"], meta["name"], meta.get("namespace"))
         params = {"fieldManager": FIELD_MANAGER, "force": "true"}
-        response = await self.request(
-            "PATCH",
-            path,
-            params={**params, "dryRun": "All"} if dry_run else params,
-            content=json.dumps(obj),
-            headers={"Content-Type": "application/apply-patch+yaml"},
-        )
-        return dict(response.json())
+        answer = await self.request(
+            "PATCH", path, params={**params, "dryRun": "All"} if dry_run else params,
+            body=obj, content_type="application/apply-patch+yaml",  # JSON is YAML
+        )  # fmt: skip
+        return dict(answer.json())
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         path = object_path(obj["kind"], None, meta.get("namespace"))
-        return dict((await self.request("POST", path, json=obj)).json())
+        return dict((await self.request("POST", path, body=obj)).json())
 
     async def delete(self, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete; False when it was already gone."""
         try:
-            await self.request(
-                "DELETE",
-                object_path(kind, name, namespace),
-                json={"propagationPolicy": "Background"},
-            )
+            await self.request("DELETE", object_path(kind, name, namespace),
+                               body={"propagationPolicy": "Background"})  # fmt: skip
         except KubeError as e:
             if e.status == 404:
                 return False
@@ -241,11 +255,11 @@ class KubeApi:
         return (await self.request("GET", path)).text
 
     async def service_proxy(
-        self, namespace: str, service: str, port: str, path: str, **kwargs: Any
-    ) -> httpx.Response:
+        self, namespace: str, service: str, port: str, path: str, method: str = "GET"
+    ) -> Answer:
         """A request to a Service through the API server (no ingress or DNS needed)."""
         url = f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy/{path.lstrip('/')}"
         try:
-            return await self._http.request(kwargs.pop("method", "GET"), url, **kwargs)
-        except httpx.HTTPError as e:
-            raise KubeError(f"{service} in {namespace} did not answer ({e!r})") from e
+            return await self.call(method, url)
+        except KubeError as e:
+            raise KubeError(f"{service} in {namespace} did not answer ({e})") from e
