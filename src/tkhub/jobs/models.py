@@ -52,6 +52,7 @@ class Job(Base):
     # where the run was placed; "" until a scheduler has placed it (GPU jobs queued
     # behind it wait for that, so the order survives a restart of the service)
     node: Mapped[str] = mapped_column(String(253), default="")
+    requeues: Mapped[int] = mapped_column(Integer, default=0)  # GPU races lost so far
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

@@ -40,6 +40,9 @@ from tkhub.selection import (
 
 log = logging.getLogger(__name__)
 CatalogReader = Callable[[], Awaitable[Sequence[ImagePublic]]]
+# A job that keeps losing its GPUs between tkhub's check and the scheduler's placement
+# is failed after this many requeues, rather than cycling for ever
+MAX_REQUEUES = 3
 Offer = tuple[Sequence[ImagePublic], Inventory]
 
 
@@ -244,7 +247,12 @@ class JobsService:
         outcome = await self.runner.poll(job)
         if isinstance(outcome, Requeue):
             await self.runner.stop(job)
+            if job.requeues >= MAX_REQUEUES:  # what the cluster sees is not what tkhub sees
+                self._finish(job.id, Outcome(FAILED, f"{outcome.reason}, {job.requeues + 1} "
+                                                     "times: giving up"))  # fmt: skip
+                return
             self._update(job.id, state=QUEUED, started=None, gpus=[], runner_ref={}, node="",
+                         requeues=job.requeues + 1,
                          reason=f"back in the queue: {outcome.reason}")  # fmt: skip
             log.info("job %s back in the queue: %s", job.id, outcome.reason)
             return

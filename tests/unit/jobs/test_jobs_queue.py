@@ -214,6 +214,35 @@ async def test_a_queued_job_whose_environment_was_removed_fails_saying_so(
     assert ended.state == "failed" and ended.reason == "image: the environment 'py' was removed"
 
 
+async def test_a_job_that_keeps_losing_its_gpus_is_failed_not_requeued_for_ever(
+    service: JobsService, fake_nvml, monkeypatch
+):
+    """A runner that places later (the cluster) reports each lost race; the service
+    requeues the job in its place a few times, then gives up saying why."""
+    from tkhub.jobs.runner import Requeue
+    from tkhub.jobs.service import MAX_REQUEUES
+
+    fake_nvml(gpus(1))
+
+    async def lost(job: Job) -> Requeue:
+        return Requeue("another workload took its GPUs before its pod was placed")
+
+    monkeypatch.setattr(service.runner, "poll", lost)
+    job_id = await submit(service, gpu="auto")
+    for _ in range(MAX_REQUEUES):
+        await service.tick()  # started
+        await service.tick()  # lost: back in the queue
+        back = service.one(ALICE, job_id)
+        assert back.state == "queued" and back.queue_position == 1, back
+        assert back.reason.startswith("back in the queue: another workload"), back
+        assert service.runner.ledger.holders() == {}  # the attempt's GPU freed
+    await service.tick()
+    await service.tick()
+    ended = service.one(ALICE, job_id)
+    assert ended.state == "failed", ended
+    assert ended.reason.endswith(f"{MAX_REQUEUES + 1} times: giving up"), ended
+
+
 async def test_a_job_past_its_time_limit_is_stopped_and_failed(service: JobsService, fake_nvml):
     fake_nvml([])
     job_id = await submit(service, time_limit=1)

@@ -1,4 +1,4 @@
-"""tkhub_jobs.node: where a run was placed, kept across restarts of the service
+"""tkhub_jobs.node and .requeues: where a run was placed, and how many GPU races it lost
 
 Revision ID: jobs_0002
 Revises: jobs_0001
@@ -21,8 +21,12 @@ def upgrade() -> None:
     op.add_column(
         "tkhub_jobs", sa.Column("node", sa.String(253), nullable=False, server_default="")
     )
+    op.add_column(
+        "tkhub_jobs", sa.Column("requeues", sa.Integer, nullable=False, server_default="0")
+    )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tkhub_jobs") as batch:  # SQLite cannot drop a column in place
+        batch.drop_column("requeues")
         batch.drop_column("node")
