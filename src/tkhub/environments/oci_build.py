@@ -99,6 +99,11 @@ class Builder:
 
         return run_step(step, [self.options.buildah, *args], on_line, timeout=timeout)
 
+    @property
+    def tls_flag(self) -> str:
+        """How buildah and skopeo are told to verify the registry's TLS (or not)."""
+        return f"--tls-verify={str(self.options.tls_verify).lower()}"
+
     def image_id(self, ref: str) -> str | None:
         """The local image's ID (its config digest), None when not in local storage."""
         done = subprocess.run(
@@ -113,8 +118,7 @@ class Builder:
         would)."""
         found = self.image_id(base)
         if found is None:
-            tls = f"--tls-verify={str(self.options.tls_verify).lower()}"
-            self._buildah(name, "pull", "pull", "--quiet", tls, base)
+            self._buildah(name, "pull", "pull", "--quiet", self.tls_flag, base)
             found = self.image_id(base)
         if found is None:
             raise StepFailed("pull", f"the base image {base} is not in local storage after it")
@@ -128,9 +132,8 @@ class Builder:
     def remote(self, name: str, ref: str) -> Existing | None:
         """The registry's manifest of ``ref``: its digest and labels; None when the
         registry does not have it. Any other answer stops this image (not pushed twice)."""
-        tls = f"--tls-verify={str(self.options.tls_verify).lower()}"
         done = subprocess.run(
-            [self.options.skopeo, "inspect", tls, f"docker://{ref}"],
+            [self.options.skopeo, "inspect", self.tls_flag, f"docker://{ref}"],
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         if done.returncode != 0:
@@ -150,7 +153,7 @@ class Builder:
     def build(self, definition: Definition, base: str, tag: str, base_id: str) -> None:
         args = ["bud", "--layers=false", "-f", str(definition.containerfile), "-t", tag]
         args += ["--build-arg", f"BASE={base}", "--label", f"{BASE_LABEL}={base_id}"]
-        args += [f"--tls-verify={str(self.options.tls_verify).lower()}"]  # a parent to pull
+        args += [self.tls_flag]  # a parent to pull
         if self.options.ca_bundle:
             args += ["-v", f"{self.options.ca_bundle.resolve()}:{CA_MOUNT}:ro"]
             args += ["--build-arg", f"CA_BUNDLE={CA_MOUNT}"]
@@ -189,7 +192,7 @@ class Builder:
         pushed = []
         for ref_tag in (None, "latest"):
             dest = self.target(definition, tag, ref_tag)
-            args = ["push", f"--tls-verify={str(self.options.tls_verify).lower()}"]
+            args = ["push", self.tls_flag]
             args += ["--digestfile", str(digest_file), tag]
             self._buildah(definition.name, "push", *args, f"docker://{dest}")
             pushed.append(dest)

@@ -150,14 +150,11 @@ class KubeRunner(Runner):
         return Started(gpus, {"job": self.names.job(job.id)})
 
     async def _being_deleted(self, batch: client.BatchV1Api, job: Job) -> bool:
-        found = await self._json(batch.read_namespaced_job, self.names.job(job.id),
+        found = await read_json(batch.read_namespaced_job, self.names.job(job.id),
                                  self.names.namespace)  # fmt: skip
         return found is None or bool((found.get("metadata") or {}).get("deletionTimestamp"))
 
     # --- follow -----------------------------------------------------------------------
-
-    async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        return await read_json(method, *args, **kwargs)
 
     async def poll(self, job: Job) -> Outcome | Requeue | None:
         now = time.monotonic()
@@ -166,7 +163,7 @@ class KubeRunner(Runner):
         self._polled[job.id] = now
         ns, name = self.names.namespace, self.names.job(job.id)
         api = await self.api()
-        found = await self._json(client.BatchV1Api(api).read_namespaced_job, name, ns)
+        found = await read_json(client.BatchV1Api(api).read_namespaced_job, name, ns)
         if found is None:
             return Outcome(FAILED, "its Kubernetes Job was deleted")
         if self.queue and (found.get("spec") or {}).get("suspend"):
@@ -177,7 +174,7 @@ class KubeRunner(Runner):
             self._began[job.id] = datetime.fromisoformat(begun.replace("Z", "+00:00"))
         # this Job's pods only: a requeued job's earlier Job (same name) may leave some
         uid = (found.get("metadata") or {}).get("uid", "")
-        pods = await self._json(client.CoreV1Api(api).list_namespaced_pod, ns,
+        pods = await read_json(client.CoreV1Api(api).list_namespaced_pod, ns,
                                 label_selector=f"controller-uid={uid}")  # fmt: skip
         items = (pods or {}).get("items") or []
         pod = items[-1] if items else None
@@ -206,7 +203,7 @@ class KubeRunner(Runner):
             return None
         uid = pod["metadata"].get("uid", "")
         core = client.CoreV1Api(await self.api())
-        events = await self._json(core.list_namespaced_event, self.names.namespace,
+        events = await read_json(core.list_namespaced_event, self.names.namespace,
                                   field_selector=f"involvedObject.uid={uid}")  # fmt: skip
         seen = (events or {}).get("items") or []
         now = time.monotonic()
@@ -232,7 +229,7 @@ class KubeRunner(Runner):
         now = time.monotonic()
         if self._workloads is None or now - self._workloads[0] > LIVE_INVENTORY_SECONDS:
             custom = client.CustomObjectsApi(await self.api())
-            listed = await self._json(
+            listed = await read_json(
                 custom.list_namespaced_custom_object, kueue.GROUP, kueue.VERSION,
                 self.names.namespace, kueue.WORKLOADS,
             )  # fmt: skip

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,12 @@ ENDED = ("succeeded", "failed")
 
 
 class QueueJobs(KueueJobs):
+    """The jobs service as its own process (``env``: what the chart's Deployment sets)."""
+
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
     def pods(self, job_id: int) -> list[dict[str, Any]]:
         return self.cluster.items(f"/api/v1/namespaces/{self.namespace}/pods",
                                   labelSelector=f"job-name=tkhub-job-{job_id}")  # fmt: skip
@@ -43,23 +50,27 @@ class QueueJobs(KueueJobs):
         write_notebook(self.notebooks("alice"), "q.ipynb", "print('hello')")
         return int(self.submit("alice", "q.ipynb", image="gpu-lab", gpu="model:NVIDIA-L4")["id"])
 
-    def start_service(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tkhub.kube.jobs_service"], env=env,
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    def start_service(self) -> None:
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tkhub.kube.jobs_service"], env=self.env,
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + 60
         while not _healthy(self):
             assert self.process.poll() is None, self.log_path.read_text()[-3000:]
             assert time.monotonic() < deadline, self.log_path.read_text()[-3000:]
             time.sleep(0.2)
 
+    def stop_service(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
     def restart_service(self) -> None:
         """Kill the service's process, as a crash would, and start it again."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-        self.start_service(self.env)
+        self.stop_service(signal.SIGKILL)
+        self.start_service()
 
 
 @pytest.fixture(scope="module")
@@ -75,21 +86,17 @@ def queue_jobs(cluster: RealCluster) -> Iterator[QueueJobs]:
         hub, proc = start_hub(cluster, extra=extra, namespace=namespace)
         service = QueueJobs(hub, cluster, port, namespace, notebooks)
         service.log_path = root / "jobs.log"
-        service.log = open(service.log_path, "wb")  # noqa: SIM115 - closed below
         try:
             seed_catalog(hub)
             said = next(line for line in hub.log().splitlines() if line.startswith("JOBS-ENV"))
-            env = {**os.environ, **json.loads(said.removeprefix("JOBS-ENV ")),
-                   "JUPYTERHUB_API_URL": hub.api_url, "JUPYTERHUB_API_TOKEN": JOBS_TOKEN,
-                   "JUPYTERHUB_CLIENT_ID": "service-jobs",
-                   "JUPYTERHUB_SERVICE_PREFIX": "/services/jobs/"}  # fmt: skip
-            service.start_service(env)
+            service.env = {**os.environ, **json.loads(said.removeprefix("JOBS-ENV ")),
+                           "JUPYTERHUB_API_URL": hub.api_url, "JUPYTERHUB_API_TOKEN": JOBS_TOKEN,
+                           "JUPYTERHUB_CLIENT_ID": "service-jobs",
+                           "JUPYTERHUB_SERVICE_PREFIX": "/services/jobs/"}  # fmt: skip
+            service.start_service()
             yield service
         finally:
-            if getattr(service, "process", None) is not None and service.process.poll() is None:
-                service.process.terminate()
-                service.process.wait(10)
-            service.log.close()
+            service.stop_service()
             stop_hub(hub, proc)
             remove_root(root)
 
